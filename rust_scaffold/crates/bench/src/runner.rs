@@ -1,0 +1,228 @@
+//! One benchmark run: init, the step loop, divergence, the loss curve, counters and timing.
+
+use crate::guard::guarded;
+use crate::json::Obj;
+use crate::plan::{curve_steps, RunSpec};
+use frontier_core::{Optimizer, Oracle, Rng, StepContext, Tensor};
+use frontier_problems::{tensors_from_shapes, Problem};
+use std::time::Instant;
+
+/// The objective on the current minibatch, as a candidate sees it through the context.
+pub struct BatchOracle<'a> {
+    pub problem: &'a dyn Problem,
+    pub batch: Option<&'a [usize]>,
+    pub lens: &'a [usize],
+}
+
+impl BatchOracle<'_> {
+    fn check(&self, params: &[Tensor]) {
+        let ok = params.len() == self.lens.len() && params.iter().zip(self.lens).all(|(p, &n)| p.len() == n);
+        if !ok {
+            let got: Vec<usize> = params.iter().map(Tensor::len).collect();
+            panic!("oracle call with tensors of lengths {:?}; the problem's are {:?}", got, self.lens);
+        }
+    }
+}
+
+impl Oracle for BatchOracle<'_> {
+    fn loss(&self, params: &[Tensor]) -> f64 {
+        self.check(params);
+        self.problem.loss(params, self.batch)
+    }
+    fn loss_grad(&self, params: &[Tensor], grads: &mut [Tensor]) -> f64 {
+        self.check(params);
+        self.check(grads);
+        self.problem.loss_grad(params, self.batch, grads)
+    }
+}
+
+/// The outcome of one run (serialized by [`RunResult::to_json`]).
+#[derive(Debug, Clone, Default)]
+pub struct RunResult {
+    pub steps_done: u64,
+    pub diverged: bool,
+    pub error: Option<String>,
+    pub error_location: Option<String>,
+    pub initial_loss: f64,
+    pub final_loss: Option<f64>,
+    pub best_loss: Option<f64>,
+    pub train_accuracy: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    pub curve: Vec<(u64, f64)>,
+    pub grad_evals: u64,
+    pub loss_evals: u64,
+    pub hvp_evals: u64,
+    pub optimizer_ns: u64,
+    pub oracle_ns: u64,
+    pub wall_ns: u64,
+    /// Final parameters (not serialized; used by tests and tools).
+    pub params: Vec<Tensor>,
+}
+
+impl RunResult {
+    pub fn to_json(&self, spec: &RunSpec, dim: usize) -> String {
+        let mut o = Obj::new();
+        o.raw("id", &spec.id_json)
+            .str("optimizer", &spec.optimizer)
+            .str("problem", &spec.problem)
+            .f("lr", spec.lr)
+            .u("seed", spec.seed)
+            .u("steps", spec.steps)
+            .u("steps_done", self.steps_done)
+            .b("diverged", self.diverged)
+            .opt_str("error", self.error.as_deref())
+            .opt_str("error_location", self.error_location.as_deref())
+            .f("initial_loss", self.initial_loss)
+            .opt_f("final_loss", self.final_loss)
+            .opt_f("best_loss", self.best_loss)
+            .opt_f("train_accuracy", self.train_accuracy)
+            .opt_f("test_accuracy", self.test_accuracy);
+        let mut c = String::with_capacity(self.curve.len() * 24 + 2);
+        c.push('[');
+        for (i, (s, l)) in self.curve.iter().enumerate() {
+            if i > 0 {
+                c.push(',');
+            }
+            c.push('[');
+            c.push_str(&s.to_string());
+            c.push(',');
+            c.push_str(&crate::json::float(*l));
+            c.push(']');
+        }
+        c.push(']');
+        o.raw("curve", &c)
+            .u("grad_evals", self.grad_evals)
+            .u("loss_evals", self.loss_evals)
+            .u("hvp_evals", self.hvp_evals)
+            .u("optimizer_ns", self.optimizer_ns)
+            .u("oracle_ns", self.oracle_ns)
+            .opt_f(
+                "ns_per_step",
+                (self.steps_done > 0).then(|| self.optimizer_ns as f64 / self.steps_done as f64),
+            )
+            .u("dim", dim as u64)
+            .u("wall_ns", self.wall_ns);
+        o.finish()
+    }
+}
+
+/// Runs one plan line's optimization. `make` builds the optimizer (its panics are caught too).
+pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &RunSpec) -> RunResult {
+    let wall = Instant::now();
+    let mut res = RunResult::default();
+    let shapes = problem.shapes();
+    let lens: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+    let mut params = problem.init(&mut Rng::derive(spec.seed, "init"));
+    let mut grads = tensors_from_shapes(&shapes);
+    let mut batch_rng = Rng::derive(spec.seed, "batch");
+    let train_size = problem.train_size();
+    let mut batch = vec![0usize; if train_size.is_some() { problem.batch_size().max(1) } else { 0 }];
+
+    let initial = problem.loss(&params, None);
+    res.initial_loss = initial;
+    let limit = 1e3 * initial.max(1.0);
+    let bad = |l: f64| !l.is_finite() || l > limit;
+    let mut best = f64::INFINITY;
+    if bad(initial) {
+        res.diverged = true;
+        res.error = Some("non-finite initial loss".into());
+        res.wall_ns = wall.elapsed().as_nanos() as u64;
+        return res;
+    }
+    res.curve.push((0, initial));
+    best = best.min(initial);
+
+    let mut opt = match guarded(make) {
+        Ok(o) => o,
+        Err(c) => {
+            res.diverged = true;
+            res.error = Some(format!("panic: {}", c.message));
+            res.error_location = c.location;
+            res.final_loss = None;
+            res.best_loss = Some(best);
+            res.wall_ns = wall.elapsed().as_nanos() as u64;
+            return res;
+        }
+    };
+
+    let marks = curve_steps(spec.steps, spec.curve_points);
+    let mut next_mark = 1; // marks[0] == 0 is recorded above
+    let deadline_ns = spec.time_limit_ms.map(|ms| ms.saturating_mul(1_000_000));
+
+    for t in 1..=spec.steps {
+        if let Some(n) = train_size {
+            for b in batch.iter_mut() {
+                *b = batch_rng.below(n);
+            }
+        }
+        let bref = train_size.map(|_| &batch[..]);
+        let loss = problem.loss_grad(&params, bref, &mut grads);
+        res.grad_evals += 1;
+        if bad(loss) {
+            res.diverged = true;
+            break;
+        }
+        if train_size.is_none() {
+            best = best.min(loss);
+        }
+        let oracle = BatchOracle { problem, batch: bref, lens: &lens };
+        let ctx = StepContext::new(t, loss, spec.lr, &oracle);
+        let t0 = Instant::now();
+        let r = guarded(|| opt.step(&mut params, &grads, &ctx));
+        res.optimizer_ns += t0.elapsed().as_nanos() as u64;
+        let c = ctx.counts();
+        res.loss_evals += c.loss_evals;
+        res.grad_evals += c.grad_evals;
+        res.hvp_evals += c.hvp_evals;
+        res.oracle_ns += c.oracle_ns;
+        if let Err(c) = r {
+            res.diverged = true;
+            res.error = Some(format!("panic: {}", c.message));
+            res.error_location = c.location;
+            break;
+        }
+        let same_shapes = params.len() == lens.len() && params.iter().zip(&lens).all(|(p, &n)| p.len() == n);
+        if !same_shapes {
+            res.diverged = true;
+            res.error = Some("the optimizer changed the number or length of the parameter tensors".into());
+            break;
+        }
+        res.steps_done = t;
+        if !params.iter().all(|p| p.data.iter().all(|x| x.is_finite())) {
+            res.diverged = true;
+            break;
+        }
+        if next_mark < marks.len() && marks[next_mark] == t {
+            next_mark += 1;
+            let l = problem.loss(&params, None);
+            if bad(l) {
+                res.diverged = true;
+                break;
+            }
+            best = best.min(l);
+            res.curve.push((t, l));
+        }
+        if let Some(d) = deadline_ns {
+            if wall.elapsed().as_nanos() as u64 > d && t < spec.steps {
+                res.error = Some(format!("time limit of {} ms reached after {} steps", d / 1_000_000, t));
+                break;
+            }
+        }
+    }
+    drop(opt);
+
+    if !res.diverged {
+        if res.curve.last().map(|c| c.0) != Some(res.steps_done) {
+            let l = problem.loss(&params, None);
+            best = best.min(l);
+            res.curve.push((res.steps_done, l));
+        }
+        res.final_loss = res.curve.last().map(|c| c.1);
+        res.train_accuracy = problem.train_accuracy(&params);
+        res.test_accuracy = problem.test_accuracy(&params);
+    }
+    res.best_loss = best.is_finite().then_some(best);
+    res.params = params;
+    res.wall_ns = wall.elapsed().as_nanos() as u64;
+    res
+}

@@ -1,0 +1,435 @@
+"""The benchmark protocol: plan the runs, run the harness binary in the sandbox, judge the numbers.
+
+Protocol (the same for every optimizer, candidate included):
+1. tuning: every learning rate of a log-spaced grid on the tuning seeds; the learning rate with
+   the lowest median final loss wins (divergence counts as +inf);
+2. evaluation: the chosen learning rate on fresh seeds, paired across optimizers by seed;
+3. per problem, the candidate is compared with the best baseline by a paired Wilcoxon test on
+   log losses, Holm-corrected across problems.
+Baseline results depend only on the harness and the plan, so they are cached per harness version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, Field
+
+from . import stats
+from .sandbox import Mount, Sandbox
+from .settings import Limits
+
+CANDIDATE = "candidate"
+BASELINES = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "lion")
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    name: str
+    steps: int
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    problems: tuple[ProblemSpec, ...]
+    lr_grid: tuple[float, ...]
+    tuning_seeds: tuple[int, ...]
+    eval_seeds: tuple[int, ...]
+    baselines: tuple[str, ...] = BASELINES
+    curve_points: int = 24
+    alpha: float = 0.05
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def log_grid(low_exp: float, high_exp: float, per_decade: int) -> tuple[float, ...]:
+    count = round((high_exp - low_exp) * per_decade) + 1
+    return tuple(float(f"{10 ** (low_exp + i / per_decade):.6g}") for i in range(count))
+
+
+# Eight evaluation seeds: the smallest exact two-sided Wilcoxon p-value is then 2/256, which
+# survives a Holm correction over the suite's problems; five seeds could never reach p < 0.05.
+SUITES: dict[str, Suite] = {
+    "quick": Suite(
+        name="quick",
+        problems=(ProblemSpec("rosenbrock-10", 500), ProblemSpec("quadratic-ill-50", 300),
+                  ProblemSpec("logreg-breast-cancer", 300)),
+        lr_grid=log_grid(-4, 0, 2),
+        tuning_seeds=(0, 1),
+        eval_seeds=tuple(range(100, 108)),
+    ),
+    "standard": Suite(
+        name="standard",
+        problems=(ProblemSpec("rosenbrock-10", 1000), ProblemSpec("rosenbrock-50", 1000),
+                  ProblemSpec("rastrigin-10", 500), ProblemSpec("ackley-10", 500),
+                  ProblemSpec("quadratic-ill-50", 500), ProblemSpec("quadratic-ill-50-k1e5", 500),
+                  ProblemSpec("noisy-quadratic-50", 500), ProblemSpec("logreg-breast-cancer", 500),
+                  ProblemSpec("softmax-digits", 500)),
+        lr_grid=log_grid(-4, 0.5, 2),
+        tuning_seeds=(0, 1, 2),
+        eval_seeds=tuple(range(200, 212)),
+    ),
+}
+
+
+class OptimizerSummary(BaseModel):
+    optimizer: str
+    lr: float = Field(description="learning rate chosen on the tuning seeds")
+    median_final_loss: float | None = Field(description="median over evaluation seeds; null if most diverged")
+    ci_low: float | None = Field(description="95% bootstrap interval of the median, low end")
+    ci_high: float | None
+    median_best_loss: float | None
+    diverged: int = Field(description="evaluation runs that diverged (NaN, inf or blow-up) or panicked")
+    runs: int
+    median_test_accuracy: float | None = None
+    ns_per_step: float | None = Field(None, description="median optimizer time per step, nanoseconds")
+
+
+class ProblemResult(BaseModel):
+    problem: str
+    steps: int
+    candidate: OptimizerSummary
+    best_baseline: str = Field(description="the baseline with the lowest median final loss")
+    baselines: list[OptimizerSummary]
+    ratio: float = Field(description="candidate median final loss / best baseline's (<1 means better)")
+    p_value: float = Field(description="paired Wilcoxon signed-rank test on log final losses vs best baseline")
+    p_holm: float = Field(description="p_value after Holm correction across the suite's problems")
+    outcome: str = Field(description="win, tie or loss at the suite's alpha")
+    curves: dict[str, list[list[float | None]]] = Field(
+        description="median loss curve [step, loss] of the candidate and the best baseline")
+
+
+class BenchmarkReport(BaseModel):
+    suite: str
+    harness_version: str
+    outcome: str = Field(description="win (some wins, no losses), loss, mixed, or tie")
+    wins: int
+    ties: int
+    losses: int
+    geomean_ratio: float | None = Field(description="geometric mean over problems of `ratio`")
+    time_ratio_vs_adam: float | None = Field(
+        description="median candidate time per step / Adam's, over all problems")
+    rediscovery_of: str | None = Field(
+        description="a baseline whose evaluation results the candidate reproduces exactly, if any")
+    problems: list[ProblemResult]
+    trials: int = Field(description="harness runs performed for this report (baselines from cache excluded)")
+    baseline_cache: str = Field(description="hit or miss")
+    seconds: float
+    provenance: dict[str, Any]
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def plan_lines(optimizer: str, suite: Suite, *, phase: str, lrs: dict[str, float] | None = None,
+               start_id: int = 0) -> list[dict[str, Any]]:
+    """The harness runs for one optimizer: the tuning grid, or evaluation at chosen rates."""
+    runs: list[dict[str, Any]] = []
+    for spec in suite.problems:
+        if phase == "tune":
+            for lr in suite.lr_grid:
+                for seed in suite.tuning_seeds:
+                    runs.append({"optimizer": optimizer, "problem": spec.name, "lr": lr, "seed": seed,
+                                 "steps": spec.steps, "phase": "tune"})
+        else:
+            assert lrs is not None
+            for seed in suite.eval_seeds:
+                runs.append({"optimizer": optimizer, "problem": spec.name, "lr": lrs[spec.name],
+                             "seed": seed, "steps": spec.steps, "phase": "eval"})
+    for offset, run in enumerate(runs):
+        run["id"] = start_id + offset
+    return runs
+
+
+def format_line(run: dict[str, Any], curve_points: int) -> str:
+    return (f"id={run['id']} optimizer={run['optimizer']} problem={run['problem']} lr={run['lr']!r} "
+            f"seed={run['seed']} steps={run['steps']} curve_points={curve_points}")
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+@dataclass
+class Harness:
+    """Runs plans through one compiled binary, in the sandbox, spread over `workers` processes."""
+
+    binary: Path
+    sandbox: Sandbox
+    limits: Limits
+    workers: int
+
+    async def version(self) -> dict[str, Any]:
+        result = await self.sandbox.run([str(self.binary), "list"], mounts=[Mount(self.binary)],
+                                        env={"PATH": "/usr/bin:/bin"}, cwd=Path("/tmp"), timeout=30)
+        if not result.ok:
+            raise HarnessError(f"the harness did not start: {result.stderr.decode(errors='replace')[-400:]}")
+        return json.loads(result.stdout.decode().strip().splitlines()[0])
+
+    async def run(self, runs: list[dict[str, Any]], curve_points: int,
+                  progress: Callable[[dict[str, Any]], None] | None = None) -> dict[int, dict[str, Any]]:
+        chunks = [runs[i::self.workers] for i in range(self.workers)]
+        results: dict[int, dict[str, Any]] = {}
+
+        def on_line(line: bytes) -> None:
+            if not line.strip():
+                return
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return
+            if isinstance(record, dict) and isinstance(record.get("id"), int):
+                results[record["id"]] = record
+                if progress is not None:
+                    progress(record)
+
+        async def run_chunk(chunk: list[dict[str, Any]]) -> None:
+            if not chunk:
+                return
+            stdin = "\n".join(format_line(run, curve_points) for run in chunk).encode() + b"\n"
+            outcome = await self.sandbox.run(
+                [str(self.binary), "run"], mounts=[Mount(self.binary)], env={"PATH": "/usr/bin:/bin"},
+                cwd=Path("/tmp"), timeout=self.limits.run_seconds, stdin=stdin, on_stdout_line=on_line)
+            missing = [run["id"] for run in chunk if run["id"] not in results]
+            if missing:
+                reason = outcome.killed_reason or (
+                    f"exit code {outcome.returncode}: {outcome.stderr.decode(errors='replace')[-300:]}")
+                for run_id in missing:
+                    results[run_id] = {"id": run_id, "diverged": True, "final_loss": None,
+                                       "error": f"harness process failed: {reason}"}
+
+        async with anyio.create_task_group() as group:
+            for chunk in chunks:
+                group.start_soon(run_chunk, chunk)
+        return results
+
+
+def choose_lrs(suite: Suite, tune: list[dict[str, Any]], results: dict[int, dict[str, Any]]
+               ) -> dict[str, float]:
+    """Per problem, the grid point with the lowest median final loss over tuning seeds."""
+    scores: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in tune:
+        record = results.get(run["id"], {})
+        loss = None if record.get("diverged") else record.get("final_loss")
+        scores[run["problem"]][run["lr"]].append(stats.floored(loss))
+    chosen: dict[str, float] = {}
+    for problem, by_lr in scores.items():
+        chosen[problem] = min(sorted(by_lr), key=lambda lr: stats.median(by_lr[lr]))
+    return chosen
+
+
+def _trial_row(run: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    return {"phase": run["phase"], "problem": run["problem"], "optimizer": run["optimizer"],
+            "lr": run["lr"], "seed": run["seed"],
+            "final_loss": None if record.get("diverged") else record.get("final_loss"),
+            "best_loss": record.get("best_loss"), "diverged": int(bool(record.get("diverged"))),
+            "test_accuracy": record.get("test_accuracy"), "ns_per_step": record.get("ns_per_step"),
+            "grad_evals": record.get("grad_evals"), "error": record.get("error"),
+            "curve": record.get("curve")}
+
+
+async def run_optimizer(harness: Harness, optimizer: str, suite: Suite,
+                        tick: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
+    tune = plan_lines(optimizer, suite, phase="tune")
+    tuned = await harness.run(tune, suite.curve_points, tick)
+    lrs = choose_lrs(suite, tune, tuned)
+    evaluate = plan_lines(optimizer, suite, phase="eval", lrs=lrs, start_id=len(tune))
+    evaluated = await harness.run(evaluate, suite.curve_points, tick)
+    return ([_trial_row(run, tuned[run["id"]]) for run in tune]
+            + [_trial_row(run, evaluated[run["id"]]) for run in evaluate])
+
+
+def runs_per_optimizer(suite: Suite) -> int:
+    per_problem = len(suite.lr_grid) * len(suite.tuning_seeds) + len(suite.eval_seeds)
+    return per_problem * len(suite.problems)
+
+
+async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchain_version: str,
+                    provenance: dict[str, Any], progress: Progress | None = None) -> tuple[
+                        BenchmarkReport, list[dict[str, Any]]]:
+    """Run the candidate (and the baselines unless cached); return the report and candidate trials."""
+    started = time.perf_counter()
+    info = await harness.version()
+    harness_version = str(info.get("harness_version", "unknown"))
+    known = set(info.get("problems_names") or [p["name"] for p in info.get("problems", [])])
+    missing = [p.name for p in suite.problems if known and p.name not in known]
+    if missing:
+        raise HarnessError(f"the harness lacks problems {missing}; the lab's scaffold is out of date")
+    cache_key = hashlib.sha256(f"{harness_version}|{toolchain_version}|{suite.key()}|"
+                               f"{provenance.get('rustflags')}".encode()).hexdigest()[:20]
+    cache_file = cache_dir / f"baselines-{suite.name}-{cache_key}.json"
+    baseline_trials: list[dict[str, Any]] | None = None
+    if cache_file.exists():
+        try:
+            baseline_trials = json.loads(cache_file.read_text())
+        except ValueError:
+            baseline_trials = None
+    optimizers = [CANDIDATE] + ([] if baseline_trials is not None else list(suite.baselines))
+    total = runs_per_optimizer(suite) * len(optimizers)
+    done = 0
+
+    def tick(_record: dict[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, f"{done}/{total} harness runs")
+
+    candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick)
+    if baseline_trials is None:
+        baseline_trials = []
+        for name in suite.baselines:
+            baseline_trials += await run_optimizer(harness, name, suite, tick)
+        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(baseline_trials))
+        tmp.replace(cache_file)
+        cache_state = "miss"
+    else:
+        cache_state = "hit"
+    report = judge(suite, candidate_trials, baseline_trials, harness_version=harness_version,
+                   trials=done, cache_state=cache_state, seconds=time.perf_counter() - started,
+                   provenance={**provenance, "harness_version": harness_version,
+                               "machine": machine_info(), "tuning_seeds": list(suite.tuning_seeds),
+                               "eval_seeds": list(suite.eval_seeds), "lr_grid": list(suite.lr_grid),
+                               "suite_key": suite.key()})
+    return report, candidate_trials
+
+
+def _summary(optimizer: str, rows: list[dict[str, Any]]) -> OptimizerSummary:
+    finals = [stats.floored(r["final_loss"]) for r in rows]
+    diverged = sum(1 for r in rows if r["diverged"])
+    med = stats.median(finals)
+    low, high = stats.median_ci(finals)
+    best = [stats.floored(r["best_loss"]) for r in rows]
+    accuracies = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
+    times = [r["ns_per_step"] for r in rows if r.get("ns_per_step")]
+
+    def finite(x: float) -> float | None:
+        return x if math.isfinite(x) else None
+
+    return OptimizerSummary(
+        optimizer=optimizer, lr=rows[0]["lr"] if rows else math.nan, median_final_loss=finite(med),
+        ci_low=finite(low), ci_high=finite(high), median_best_loss=finite(stats.median(best)),
+        diverged=diverged, runs=len(rows),
+        median_test_accuracy=stats.median(accuracies) if accuracies else None,
+        ns_per_step=stats.median(times) if times else None)
+
+
+def _median_curve(rows: list[dict[str, Any]], points: int) -> list[list[float | None]]:
+    curves = [r["curve"] for r in rows if r.get("curve")]
+    if not curves:
+        return []
+    length = min(len(c) for c in curves)
+    merged: list[list[float | None]] = []
+    for i in range(length):
+        values = [stats.floored(c[i][1]) for c in curves]
+        value = stats.median(values)
+        merged.append([curves[0][i][0], value if math.isfinite(value) else None])
+    return stats.downsample(merged, points)
+
+
+def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[str, Any]], *,
+          harness_version: str, trials: int, cache_state: str, seconds: float,
+          provenance: dict[str, Any]) -> BenchmarkReport:
+    evals: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in candidate + baselines:
+        if row["phase"] == "eval":
+            evals[(row["optimizer"], row["problem"])].append(row)
+    for rows in evals.values():
+        rows.sort(key=lambda r: r["seed"])
+
+    partial: list[dict[str, Any]] = []
+    for spec in suite.problems:
+        cand_rows = evals[(CANDIDATE, spec.name)]
+        summaries = {name: _summary(name, evals[(name, spec.name)]) for name in suite.baselines}
+        best = min(suite.baselines, key=lambda n: (stats.floored(summaries[n].median_final_loss), n))
+        comparison = stats.compare([r["final_loss"] for r in cand_rows],
+                                   [r["final_loss"] for r in evals[(best, spec.name)]])
+        partial.append({"spec": spec, "cand": _summary(CANDIDATE, cand_rows), "best": best,
+                        "baselines": list(summaries.values()), "cmp": comparison,
+                        "curves": {CANDIDATE: _median_curve(cand_rows, 12),
+                                   best: _median_curve(evals[(best, spec.name)], 12)}})
+    adjusted = stats.holm([item["cmp"].p_value for item in partial])
+    results: list[ProblemResult] = []
+    for item, p_holm in zip(partial, adjusted, strict=True):
+        cmp = item["cmp"]
+        results.append(ProblemResult(
+            problem=item["spec"].name, steps=item["spec"].steps, candidate=item["cand"],
+            best_baseline=item["best"], baselines=item["baselines"], ratio=cmp.ratio, p_value=cmp.p_value,
+            p_holm=p_holm, outcome=stats.outcome_of(p_holm, cmp.ratio, suite.alpha), curves=item["curves"]))
+    outcomes = [r.outcome for r in results]
+    cand_times = [r["ns_per_step"] for r in candidate if r["phase"] == "eval" and r.get("ns_per_step")]
+    adam_times = [r["ns_per_step"] for r in baselines
+                  if r["phase"] == "eval" and r["optimizer"] == "adam" and r.get("ns_per_step")]
+    time_ratio = (stats.median(cand_times) / stats.median(adam_times)) if cand_times and adam_times else None
+    return BenchmarkReport(
+        suite=suite.name, harness_version=harness_version, outcome=stats.overall_outcome(outcomes),
+        wins=outcomes.count("win"), ties=outcomes.count("tie"), losses=outcomes.count("loss"),
+        geomean_ratio=stats.geometric_mean([r.ratio for r in results]), time_ratio_vs_adam=time_ratio,
+        rediscovery_of=rediscovery(candidate, baselines, suite), problems=results, trials=trials,
+        baseline_cache=cache_state, seconds=seconds, provenance=provenance)
+
+
+def rediscovery(candidate: list[dict[str, Any]], baselines: list[dict[str, Any]], suite: Suite) -> str | None:
+    """The baseline whose every evaluation loss the candidate reproduces to 1e-9 relative, if any."""
+    def finals(rows: list[dict[str, Any]], name: str) -> dict[tuple[str, int], float]:
+        return {(r["problem"], r["seed"]): stats.floored(r["final_loss"]) for r in rows
+                if r["phase"] == "eval" and r["optimizer"] == name}
+
+    mine = finals(candidate, CANDIDATE)
+    for name in suite.baselines:
+        theirs = finals(baselines, name)
+        if mine.keys() == theirs.keys() and mine and all(
+            (math.isinf(a) and math.isinf(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b)) + 1e-15
+            for a, b in ((mine[k], theirs[k]) for k in mine)
+        ):
+            return name
+    return None
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.system(), "python": platform.python_version()}
+
+
+def render_table(report: BenchmarkReport) -> str:
+    """A compact plain-text table for the tool's text content (clients that ignore structure)."""
+    lines = [f"suite={report.suite} outcome={report.outcome} (wins {report.wins}, ties {report.ties}, "
+             f"losses {report.losses}); geomean loss ratio vs best baseline = {_fmt(report.geomean_ratio)}; "
+             f"time/step vs Adam = {_fmt(report.time_ratio_vs_adam)}"]
+    if report.rediscovery_of:
+        lines.append(f"REDISCOVERY: the candidate reproduces {report.rediscovery_of} exactly.")
+    lines.append(f"{'problem':<24} {'cand lr':>8} {'cand loss':>10} {'best baseline':>14} {'base loss':>10} "
+                 f"{'ratio':>8} {'p(holm)':>8} {'div':>4} outcome")
+    for r in report.problems:
+        best = next(b for b in r.baselines if b.optimizer == r.best_baseline)
+        lines.append(f"{r.problem:<24} {r.candidate.lr:>8.3g} {_fmt(r.candidate.median_final_loss):>10} "
+                     f"{r.best_baseline:>14} {_fmt(best.median_final_loss):>10} {_fmt(r.ratio):>8} "
+                     f"{r.p_holm:>8.3g} {r.candidate.diverged:>4} {r.outcome}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

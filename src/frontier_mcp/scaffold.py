@@ -1,0 +1,174 @@
+"""The lab on disk, and how a model's source becomes a candidate crate.
+
+    <home>/state.db
+    <home>/workspace/        copy of rust_scaffold/ (replaced when the shipped scaffold changes)
+    <home>/candidates/<name>/ one crate per experiment: Cargo.toml, Cargo.lock, src/{main,optimizer}.rs
+    <home>/target/           one cargo target dir shared by every candidate (prebuilt harness)
+    <home>/cargo-home/       an empty CARGO_HOME the server controls (no user cargo config)
+    <home>/cache/            baseline results keyed by harness version and plan
+
+Each candidate is its own cargo workspace root that depends on the scaffold by path, so cargo
+never loads the other candidates, and the shared target dir reuses the prebuilt harness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import tomlkit
+
+from .archive import sha256_text
+
+CANDIDATE_PREFIX = "cand_"
+WARMUP_NAME = "example"
+SCAFFOLD_STAMP = ".scaffold-sha256"
+
+
+def package_root() -> Path:
+    return Path(str(resources.files("frontier_mcp")))
+
+
+def shipped_dir(name: str) -> Path:
+    """`rust_scaffold` or `prompts`: inside the wheel, else at the checkout's root."""
+    inside = package_root() / name
+    if inside.is_dir():
+        return inside
+    checkout = package_root().parents[1] / name
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(f"{name}/ is missing from this installation of frontier-mcp")
+
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "target" not in path.relative_to(root).parts:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class Lab:
+    """Paths of one lab folder, and the crate files the server writes there."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.workspace = home / "workspace"
+        self.candidates = home / "candidates"
+        self.target = home / "target"
+        self.cargo_home = home / "cargo-home"
+        self.cache = home / "cache"
+        self.logs = home / "logs"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.candidates, self.target, self.cargo_home, self.cache, self.logs):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def install_scaffold(self) -> bool:
+        """Copy the shipped scaffold into the lab if it is missing or changed; True if copied."""
+        self.ensure_dirs()
+        source = shipped_dir("rust_scaffold")
+        digest = _tree_digest(source)
+        stamp = self.workspace / SCAFFOLD_STAMP
+        if stamp.exists() and stamp.read_text().strip() == digest:
+            return False
+        if self.workspace.exists():
+            shutil.rmtree(self.workspace)
+        shutil.copytree(source, self.workspace, ignore=shutil.ignore_patterns("target", "__pycache__"))
+        stamp.write_text(digest + "\n")
+        return True
+
+    def scaffold_digest(self) -> str:
+        stamp = self.workspace / SCAFFOLD_STAMP
+        return stamp.read_text().strip() if stamp.exists() else ""
+
+    # -- candidate crates ---------------------------------------------------------------------
+
+    def crate_dir(self, name: str) -> Path:
+        return self.candidates / name
+
+    def package_name(self, name: str) -> str:
+        return CANDIDATE_PREFIX + name
+
+    def binary(self, name: str) -> Path:
+        return self.target / "release" / self.package_name(name)
+
+    def manifest(self, name: str) -> str:
+        """The server's own manifest: no build script, no dependencies beyond the scaffold's."""
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment("Written by frontier-mcp; edits are overwritten."))
+        package = tomlkit.table()
+        package.update({"name": self.package_name(name), "version": "0.1.0", "edition": "2021",
+                        "build": False, "publish": False, "autobins": False, "autoexamples": False,
+                        "autotests": False, "autobenches": False})
+        doc["package"] = package
+        binary = tomlkit.table()
+        binary.update({"name": self.package_name(name), "path": "src/main.rs", "test": False, "bench": False})
+        doc["bin"] = tomlkit.aot()
+        doc["bin"].append(binary)
+        deps = tomlkit.table()
+        for crate, folder in (("frontier-core", "core"), ("frontier-bench", "bench")):
+            dep = tomlkit.inline_table()
+            dep["path"] = str(self.workspace / "crates" / folder)
+            deps[crate] = dep
+        doc["dependencies"] = deps
+        doc["workspace"] = tomlkit.table()
+        release = tomlkit.table()
+        release.update({"opt-level": 3, "debug": False, "incremental": False, "codegen-units": 16,
+                        "lto": False, "panic": "unwind"})
+        profile = tomlkit.table()
+        profile["release"] = release
+        doc["profile"] = profile
+        return tomlkit.dumps(doc)
+
+    def lockfile(self, name: str) -> str | None:
+        """The warm-up crate's Cargo.lock with the package renamed, so cargo can run --frozen."""
+        template = self.crate_dir(WARMUP_NAME) / "Cargo.lock"
+        if not template.exists():
+            return None
+        lock = tomlkit.parse(template.read_text())
+        old = self.package_name(WARMUP_NAME)
+        for package in lock["package"]:  # type: ignore[union-attr]
+            if package["name"] == old:
+                package["name"] = self.package_name(name)
+        packages = sorted(lock["package"], key=lambda p: str(p["name"]))  # type: ignore[union-attr]
+        table = tomlkit.aot()
+        for package in packages:
+            table.append(package)
+        lock["package"] = table
+        return tomlkit.dumps(lock)
+
+    def write_crate(self, name: str, source: str) -> Path:
+        """Write the crate atomically: a half-written crate never appears under its name.
+
+        The crate is derived from the archive (which holds the source), so an existing folder of
+        that name, left by an earlier lab, is replaced.
+        """
+        final = self.crate_dir(name)
+        staging = self.candidates / f".staging-{name}"
+        if staging.exists():
+            shutil.rmtree(staging)
+        (staging / "src").mkdir(parents=True)
+        (staging / "Cargo.toml").write_text(self.manifest(name))
+        lock = self.lockfile(name)
+        if lock is not None:
+            (staging / "Cargo.lock").write_text(lock)
+        template = self.workspace / "template"
+        (staging / "src" / "main.rs").write_text((template / "main.rs").read_text())
+        (staging / "src" / "optimizer.rs").write_text(source)
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+        return final
+
+    def remove_crate(self, name: str) -> None:
+        shutil.rmtree(self.crate_dir(name), ignore_errors=True)
+
+    def example_source(self) -> str:
+        return (shipped_dir("rust_scaffold") / "template" / "optimizer.rs").read_text()
+
+    def source_sha(self, name: str) -> str:
+        return sha256_text((self.crate_dir(name) / "src" / "optimizer.rs").read_text())

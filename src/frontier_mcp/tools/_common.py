@@ -1,0 +1,43 @@
+"""What every tool module shares: reaching the runtime, annotations, and the two-part reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel
+
+from ..runtime import Runtime
+
+# Text content is what clients that ignore structured output (Claude Desktop) show the model.
+TEXT_BUDGET = 12_000
+
+
+def runtime(ctx: Context) -> Runtime:
+    rt: Runtime = ctx.request_context.lifespan_context  # type: ignore[assignment]
+    return rt
+
+
+def hints(*, read_only: bool, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
+    """All four hints, always: the tools touch only the local lab, never the open world."""
+    return ToolAnnotations(read_only_hint=read_only, destructive_hint=destructive,
+                           idempotent_hint=idempotent, open_world_hint=False)
+
+
+def reply(model: BaseModel, text: str) -> CallToolResult:
+    """Structured content for clients that read it, and a readable summary for those that don't."""
+    if len(text) > TEXT_BUDGET:
+        text = text[:TEXT_BUDGET] + "\n... (cut; the structured result has everything)"
+    return CallToolResult(content=[TextContent(type="text", text=text)],
+                          structured_content=model.model_dump(mode="json"))
+
+
+def fail(message: str) -> ToolError:
+    return ToolError(message)
+
+
+def short(value: Any, limit: int = 200) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

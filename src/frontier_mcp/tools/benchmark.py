@@ -1,0 +1,119 @@
+"""benchmark: the protocol as a job that outlives the call; results or a job id to poll."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from ..archive import ArchiveError
+from ..bench import SUITES, BenchmarkReport, Harness, benchmark, render_table, runs_per_optimizer
+from ..jobs import Job
+from ..runtime import Runtime
+from ._common import fail, hints, reply, runtime
+
+
+class BenchmarkStatus(BaseModel):
+    job_id: str
+    experiment_id: int | None
+    status: str = Field(description="running, done, failed, cancelled or interrupted")
+    done: int = Field(description="harness runs finished")
+    total: int
+    message: str
+    elapsed_seconds: float
+    benchmark_run_id: int | None = Field(None, description="archive id of the finished run")
+    report: BenchmarkReport | None = Field(None, description="present when status is done")
+    error: str | None = None
+    next_step: str
+
+
+async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name: str) -> dict:
+    toolchain = await rt.require_ready()
+    suite = SUITES[suite_name]
+    harness = Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
+                      workers=rt.settings.workers)
+    build = rt.archive.last_build(experiment["id"]) or {}
+    provenance = {**json.loads(build.get("provenance") or "{}"), "command": f"{harness.binary} run",
+                  "suite": suite_name}
+    report, trials = await benchmark(
+        harness, suite, cache_dir=rt.lab.cache, toolchain_version=toolchain.version, provenance=provenance,
+        progress=lambda done, total, message: rt.jobs.progress(job, done, total, message))
+    rows = [{k: v for k, v in trial.items() if k != "curve"} for trial in trials]
+    run_id = rt.archive.add_benchmark_run(
+        experiment["id"], job_id=job.id, suite=suite_name, harness_version=report.harness_version,
+        outcome=report.outcome, geomean_ratio=report.geomean_ratio, wins=report.wins, ties=report.ties,
+        losses=report.losses, summary=report.model_dump(mode="json"), provenance=report.provenance,
+        seconds=report.seconds, trials=rows)
+    return {"benchmark_run_id": run_id, "report": report}
+
+
+async def wait_and_describe(rt: Runtime, ctx: Context, job: Job, wait_seconds: float) -> CallToolResult:
+    async def tick(current: Job) -> None:
+        await ctx.report_progress(current.done, current.total or None, current.message)
+
+    await rt.jobs.wait(job, wait_seconds, tick)
+    return describe(job)
+
+
+def describe(job: Job) -> CallToolResult:
+    result = job.result or {}
+    report: BenchmarkReport | None = result.get("report")
+    if job.status == "running":
+        next_step = f"call job_status(job_id='{job.id}') to wait for the result"
+    elif job.status == "done":
+        next_step = (f"call record_result(experiment_id={job.experiment_id}, ...) with an honest verdict, "
+                     "or evolve the conjecture (prompt 'iterate')")
+    else:
+        next_step = "call benchmark again to re-run it"
+    status = BenchmarkStatus(
+        job_id=job.id, experiment_id=job.experiment_id, status=job.status, done=job.done, total=job.total,
+        message=job.message, elapsed_seconds=round(job.elapsed, 2),
+        benchmark_run_id=result.get("benchmark_run_id"), report=report, error=job.error, next_step=next_step)
+    if report is not None:
+        text = (f"Benchmark {job.id} done in {report.seconds:.1f} s ({report.trials} harness runs, baseline "
+                f"cache {report.baseline_cache}).\n{render_table(report)}\nNext: {next_step}.")
+    elif job.status == "running":
+        text = (f"Benchmark {job.id} is running: {job.done}/{job.total} harness runs after "
+                f"{job.elapsed:.0f} s. Next: {next_step}.")
+    else:
+        text = f"Benchmark {job.id} {job.status}: {job.error or job.message}. Next: {next_step}."
+    return reply(status, text)
+
+
+def register(server: MCPServer) -> None:
+    @server.tool(name="benchmark", title="Benchmark the optimizer", annotations=hints(read_only=False))
+    async def benchmark_tool(
+        ctx: Context,
+        experiment_id: Annotated[int, Field(description="A compiled experiment.", ge=1)],
+        suite: Annotated[Literal["quick", "standard"], Field(
+            description="'quick' to iterate (3 problems, 8 seeds); 'standard' to support a claim of a win "
+                        "(9 problems, 12 seeds). Both tune every optimizer's learning rate on the same grid.")
+        ] = "quick",
+        wait_seconds: Annotated[float | None, Field(
+            description="How long to wait for the result before returning a job id (default: the server's "
+                        "setting, under a minute).", ge=0, le=600)] = None,
+    ) -> Annotated[CallToolResult, BenchmarkStatus]:
+        """Run the benchmark protocol on a compiled experiment: every optimizer (the candidate and the baselines SGD, momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad, Lion) gets its learning rate tuned on the same log-spaced grid on tuning seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best baseline's, their ratio, a paired Wilcoxon p-value (Holm-corrected), loss curves and time per step. Long runs return a job id; poll it with job_status."""
+        rt = runtime(ctx)
+        try:
+            experiment = rt.archive.require_experiment(experiment_id)
+        except ArchiveError as exc:
+            raise fail(str(exc)) from None
+        build = rt.archive.last_build(experiment_id)
+        if build is None or not build["ok"]:
+            raise fail(f"experiment {experiment_id} has no successful build; call compile first.")
+        if build["provenance"] and json.loads(build["provenance"]).get("source_sha256") != experiment["source_sha256"]:
+            raise fail(f"experiment {experiment_id} was revised after its last build; call compile again.")
+        if not rt.lab.binary(experiment["name"]).exists():
+            raise fail(f"the binary of experiment {experiment_id} is missing from the lab; call compile again.")
+        for job in rt.jobs.jobs.values():
+            if job.kind == f"bench-{suite}" and job.experiment_id == experiment_id and job.status == "running":
+                return await wait_and_describe(rt, ctx, job, wait_seconds or rt.settings.wait_seconds)
+        total = runs_per_optimizer(SUITES[suite])
+        job = rt.jobs.start(f"bench-{suite}", experiment_id, total,
+                            lambda job: run_benchmark_job(rt, job, experiment, suite))
+        wait = rt.settings.wait_seconds if wait_seconds is None else wait_seconds
+        return await wait_and_describe(rt, ctx, job, wait)

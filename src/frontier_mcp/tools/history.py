@@ -1,0 +1,66 @@
+"""history: the archive's experiments, newest first, paged."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from ._common import hints, reply, runtime
+
+
+class ExperimentRow(BaseModel):
+    id: int
+    name: str
+    status: str = Field(description="written, compile_failed, compiled, benchmarked or recorded")
+    parent_id: int | None
+    field_a: str
+    field_b: str
+    statement: str
+    outcome: str | None = Field(description="measured outcome of the latest benchmark")
+    geomean_ratio: float | None = Field(description="latest benchmark's geometric-mean loss ratio vs best baseline")
+    verdict: str | None
+
+
+class Page(BaseModel):
+    total: int
+    offset: int
+    rows: list[Any]
+    next_offset: int | None
+
+
+class HistoryPage(Page):
+    rows: list[ExperimentRow]  # type: ignore[assignment]
+
+
+def page_text(title: str, total: int, offset: int, count: int) -> str:
+    more = f"; next page: offset={offset + count}" if offset + count < total else ""
+    return f"{title}: {count} of {total} (offset {offset}{more})"
+
+
+def register(server: MCPServer) -> None:
+    @server.tool(title="Experiment history", annotations=hints(read_only=True, idempotent=True))
+    async def history(
+        ctx: Context,
+        limit: Annotated[int, Field(description="Rows per page.", ge=1, le=100)] = 20,
+        offset: Annotated[int, Field(description="Rows to skip (paging).", ge=0)] = 0,
+        status: Annotated[str | None, Field(
+            description="Only experiments with this status.",
+            pattern="^(written|compile_failed|compiled|benchmarked|recorded)$")] = None,
+        field: Annotated[str | None, Field(description="Only experiments pairing this field id.",
+                                           max_length=80)] = None,
+    ) -> Annotated[CallToolResult, HistoryPage]:
+        """List experiments, newest first: name, fields, status, measured outcome and verdict. Read-only, paged."""
+        rt = runtime(ctx)
+        rows, total = rt.archive.history(limit=limit, offset=offset, status=status, field=field)
+        result = HistoryPage(total=total, offset=offset, rows=[ExperimentRow(**row) for row in rows],
+                             next_offset=offset + len(rows) if offset + len(rows) < total else None)
+        lines = [page_text("Experiments", total, offset, len(rows))]
+        for row in result.rows:
+            ratio = "-" if row.geomean_ratio is None else f"{row.geomean_ratio:.3g}"
+            lines.append(f"#{row.id} {row.name} [{row.field_a} × {row.field_b}] status={row.status} "
+                         f"outcome={row.outcome or '-'} ratio={ratio} verdict={row.verdict or '-'}"
+                         + (f" parent=#{row.parent_id}" if row.parent_id else ""))
+        return reply(result, "\n".join(lines))

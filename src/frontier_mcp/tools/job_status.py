@@ -1,0 +1,56 @@
+"""job_status: wait on, or cancel, a running benchmark."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult
+from pydantic import Field
+
+from ..bench import BenchmarkReport
+from ..jobs import Job
+from ._common import fail, hints, runtime
+from .benchmark import BenchmarkStatus, describe, wait_and_describe
+
+
+def register(server: MCPServer) -> None:
+    @server.tool(title="Wait on or cancel a job", annotations=hints(read_only=False, idempotent=True))
+    async def job_status(
+        ctx: Context,
+        job_id: Annotated[str, Field(description="The job id returned by benchmark.", min_length=1,
+                                     max_length=64, pattern=r"^[a-z0-9-]+$")],
+        wait_seconds: Annotated[float, Field(description="How long to wait for it to finish.", ge=0,
+                                             le=600)] = 30.0,
+        cancel: Annotated[bool, Field(description="Cancel the job instead of waiting.")] = False,
+    ) -> Annotated[CallToolResult, BenchmarkStatus]:
+        """Report a job's progress, waiting up to wait_seconds for it to finish; with cancel=true, stop it (its processes are killed and nothing partial is archived). Finished jobs return the full benchmark report."""
+        rt = runtime(ctx)
+        job = rt.jobs.get(job_id)
+        if job is None:
+            return describe(_from_archive(rt, job_id))
+        if cancel:
+            rt.jobs.cancel(job)
+            await rt.jobs.wait(job, 10)
+            return describe(job)
+        return await wait_and_describe(rt, ctx, job, wait_seconds)
+
+
+def _from_archive(rt, job_id: str) -> Job:  # type: ignore[no-untyped-def]
+    """A job of an earlier server process: rebuild what the archive knows of it."""
+    row = rt.archive.job(job_id)
+    if row is None:
+        raise fail(f"no job {job_id!r}; job ids look like 'bench-quick-0123456789'.")
+    job = Job(id=row["id"], kind=row["kind"], experiment_id=row["experiment_id"], total=row["total"],
+              done=row["done"], message=row["message"], status=row["status"], error=row["error"],
+              started_at=row["started_at"])
+    run = rt.archive.one("SELECT id, summary FROM benchmark_runs WHERE job_id = ?", (job_id,))
+    if run is not None:
+        job.result = {"benchmark_run_id": run["id"],
+                      "report": BenchmarkReport.model_validate(json.loads(run["summary"]))}
+    job.finished.set()
+    return job
+
+
+__all__ = ["BenchmarkStatus", "register"]

@@ -1,0 +1,48 @@
+"""leaderboard: experiments ranked by their best geometric-mean loss ratio against the best baseline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from ._common import hints, reply, runtime
+from .history import Page, page_text
+
+
+class LeaderRow(BaseModel):
+    rank: int
+    id: int
+    name: str
+    field_a: str
+    field_b: str
+    geomean_ratio: float = Field(description="<1 means lower final loss than the best tuned baseline")
+    outcome: str | None
+    verdict: str | None
+
+
+class LeaderboardPage(Page):
+    rows: list[LeaderRow]  # type: ignore[assignment]
+
+
+def register(server: MCPServer) -> None:
+    @server.tool(title="Leaderboard", annotations=hints(read_only=True, idempotent=True))
+    async def leaderboard(
+        ctx: Context,
+        suite: Annotated[Literal["quick", "standard"] | None, Field(
+            description="Rank by this suite only (default: any).")] = None,
+        limit: Annotated[int, Field(description="Rows per page.", ge=1, le=100)] = 20,
+        offset: Annotated[int, Field(description="Rows to skip (paging).", ge=0)] = 0,
+    ) -> Annotated[CallToolResult, LeaderboardPage]:
+        """Rank benchmarked experiments by their best geometric-mean ratio of final loss to the best tuned baseline (lower is better; below 1 beats the baselines). Read-only, paged."""
+        rt = runtime(ctx)
+        rows, total = rt.archive.leaderboard(limit=limit, offset=offset, suite=suite)
+        ranked = [LeaderRow(rank=offset + i + 1, **row) for i, row in enumerate(rows)]
+        result = LeaderboardPage(total=total, offset=offset, rows=ranked,
+                                 next_offset=offset + len(rows) if offset + len(rows) < total else None)
+        lines = [page_text("Leaderboard", total, offset, len(rows))]
+        lines += [f"{r.rank}. #{r.id} {r.name} ratio={r.geomean_ratio:.3g} outcome={r.outcome} "
+                  f"verdict={r.verdict or '-'} [{r.field_a} × {r.field_b}]" for r in ranked]
+        return reply(result, "\n".join(lines))

@@ -1,0 +1,72 @@
+"""propose_pairing: two rarely connected fields to conjecture from."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from ..pairing import FieldCard, NoPairLeft, catalog, choose_pair
+from ._common import fail, hints, reply, runtime
+
+
+class Lesson(BaseModel):
+    experiment_id: int
+    name: str
+    verdict: str
+    lessons: str
+
+
+class PairingResult(BaseModel):
+    pairing_id: int = Field(description="pass this to write_crate")
+    field_a: FieldCard
+    field_b: FieldCard
+    times_pair_tried_before: int
+    lessons: list[Lesson] = Field(description="lessons recorded by earlier experiments on either field")
+    next_step: str
+
+
+def register(server: MCPServer) -> None:
+    @server.tool(title="Propose a pairing of two fields", annotations=hints(read_only=False))
+    async def propose_pairing(
+        ctx: Context,
+        include: Annotated[list[str] | None, Field(
+            description="Field ids the pair must contain (0, 1 or 2). Two ids fix the pair.",
+            max_length=2)] = None,
+        exclude: Annotated[list[str] | None, Field(
+            description="Field ids never to use.", max_length=200)] = None,
+        seed: Annotated[int | None, Field(description="Seed for a reproducible choice.", ge=0,
+                                          le=2**63 - 1)] = None,
+        allow_repeat: Annotated[bool, Field(
+            description="Allow a pair that was proposed before (default: never repeat).")] = False,
+    ) -> Annotated[CallToolResult, PairingResult]:
+        """Start a research iteration: offers two rarely connected fields of mathematics, physics or theoretical CS, with their key objects and theorems and a hint of why each might matter for high-dimensional non-convex optimization. Pairs the archive has not tried are favoured. Conjecture a new optimizer that bridges the two fields, then call write_crate with the returned pairing_id."""
+        rt = runtime(ctx)
+        usage = rt.archive.pair_usage()
+        try:
+            a, b = choose_pair(usage, include=include or [], exclude=exclude or [], seed=seed, allow_repeat=allow_repeat)
+        except (ValueError, NoPairLeft) as exc:
+            raise fail(str(exc)) from None
+        before = usage.get("|".join(sorted((a, b))), {}).get("proposed", 0)
+        pairing_id = rt.archive.add_pairing(a, b, seed)
+        cards = catalog()
+        lessons = [Lesson(**row) for row in rt.archive.lessons_for_fields([a, b])]
+        result = PairingResult(
+            pairing_id=pairing_id, field_a=cards[a], field_b=cards[b], times_pair_tried_before=before,
+            lessons=lessons,
+            next_step=("Conjecture a contrarian, falsifiable optimizer mechanism bridging the two fields; "
+                       f"then call write_crate(pairing_id={pairing_id}, ...). The prompt 'translate' shows "
+                       "the Rust contract."))
+        text = [f"Pairing {pairing_id}: {cards[a].name} × {cards[b].name}"]
+        for card in (cards[a], cards[b]):
+            text.append(f"\n## {card.name} ({card.area})\nObjects: " + "; ".join(card.objects)
+                        + "\nTheorems: " + "; ".join(card.theorems)
+                        + f"\nOptimization angle: {card.optimization_angle}")
+        if lessons:
+            text.append("\nLessons from earlier experiments on these fields:")
+            text += [f"- #{lesson.experiment_id} {lesson.name} ({lesson.verdict}): {lesson.lessons[:300]}"
+                     for lesson in lessons]
+        text.append("\n" + result.next_step)
+        return reply(result, "\n".join(text))

@@ -1,0 +1,158 @@
+"""Checks on a model's crate name and Rust source before anything touches the disk or cargo.
+
+These checks are feedback for the model, not the security boundary (the sandbox is): each one
+says what is wrong, on which line, and what to do instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+class SourceRejected(ValueError):
+    """The source breaks a rule; the message lists every problem found."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def check_name(name: str) -> str | None:
+    """An error message for a bad crate name, or None if the name is fine."""
+    if not isinstance(name, str) or not name:
+        return "name must be a non-empty string"
+    if len(name) > 40:
+        return f"name is {len(name)} characters long; use at most 40"
+    if not _NAME_RE.fullmatch(name):
+        shown = name.encode("unicode_escape").decode()[:60]
+        return (f"name {shown!r} is not allowed: use 1-40 characters of lowercase letters, digits and "
+                "underscores, starting with a letter (e.g. 'padic_momentum')")
+    return None
+
+
+def strip_comments_and_strings(source: str) -> str:
+    """Blank out comments and the contents of string/char literals, keeping line structure.
+
+    Keeping newlines means a finding's line number is the model's own line number.
+    """
+    out: list[str] = []
+    i, n = 0, len(source)
+
+    def blank(segment: str) -> str:
+        return "".join(ch if ch == "\n" else " " for ch in segment)
+
+    while i < n:
+        ch = source[i]
+        nxt = source[i + 1] if i + 1 < n else ""
+        if ch == "/" and nxt == "/":
+            end = source.find("\n", i)
+            end = n if end == -1 else end
+            out.append(blank(source[i:end]))
+            i = end
+        elif ch == "/" and nxt == "*":
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if source.startswith("/*", j):
+                    depth, j = depth + 1, j + 2
+                elif source.startswith("*/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            out.append(blank(source[i:j]))
+            i = j
+        elif ch == "r" and re.match(r'r#*"', source[i:i + 260]) and (i == 0 or not _ident(source[i - 1])):
+            hashes = len(re.match(r"r(#*)", source[i:]).group(1))  # type: ignore[union-attr]
+            terminator = '"' + "#" * hashes
+            start = i + 2 + hashes
+            end = source.find(terminator, start)
+            end = n if end == -1 else end + len(terminator)
+            out.append('r"' + blank(source[start:max(start, end - len(terminator))]) + '"')
+            i = end
+        elif ch == '"':
+            j = i + 1
+            while j < n and source[j] != '"':
+                j += 2 if source[j] == "\\" else 1
+            out.append('"' + blank(source[i + 1:j]) + '"')
+            i = j + 1
+        elif ch == "'":
+            # A char literal ('a', '\n', '\u{1F600}') or a lifetime ('a): only the former is blanked.
+            match = re.match(r"'(\\(u\{[0-9a-fA-F]{1,6}\}|x[0-9a-fA-F]{2}|.)|[^\\'])'", source[i:i + 12])
+            if match:
+                out.append("' '")
+                i += match.end()
+            else:
+                out.append(ch)
+                i += 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _ident(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+# (pattern on code with comments and strings blanked, what to tell the model)
+_FORBIDDEN: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bunsafe\b"), "`unsafe` is forbidden; write safe Rust (index slices, use iterators)"),
+    (re.compile(r"#\s*!?\s*\[\s*path\b"), "`#[path]` is forbidden; keep everything in this one file"),
+    (re.compile(r"\binclude(_str|_bytes)?\s*!"), "`include!`/`include_str!`/`include_bytes!` are forbidden; "
+     "the optimizer must not read files"),
+    (re.compile(r"\b(option_)?env\s*!"), "`env!`/`option_env!` are forbidden; the optimizer must not read "
+     "the environment"),
+    (re.compile(r"\bextern\s+crate\b"), "`extern crate` is forbidden; only std and frontier_core are available"),
+    (re.compile(r"\bextern\s*\"|#\s*\[\s*(link|no_mangle|export_name|link_section)\b"),
+     "FFI and linker attributes are forbidden"),
+    (re.compile(r"\b(global_)?asm\s*!"), "inline assembly is forbidden"),
+    (re.compile(r"\bstd\s*::\s*(process|net|fs|env|os)\b"),
+     "std::process, std::net, std::fs, std::env and std::os are forbidden; an optimizer only does arithmetic"),
+    (re.compile(r"\bstd\s*::\s*\{[^}]*\b(process|net|fs|env|os)\b"),
+     "std::process, std::net, std::fs, std::env and std::os are forbidden; an optimizer only does arithmetic"),
+    (re.compile(r"^\s*(pub\s+)?mod\s+\w+\s*;", re.MULTILINE),
+     "`mod name;` would load another file; put every item in this one file (inline `mod name { ... }` is fine)"),
+    (re.compile(r"\b(print|println|eprint|eprintln|dbg)\s*!"),
+     "printing is not allowed (stdout carries the harness's results); remove print!/println!/dbg!"),
+]
+
+
+def check_source(source: str, max_bytes: int) -> list[Finding]:
+    """Every rule the source breaks, with the model's own line numbers."""
+    size = len(source.encode("utf-8", errors="replace"))
+    if size > max_bytes:
+        return [Finding(1, f"source is {size} bytes; the limit is {max_bytes} bytes. Keep the optimizer "
+                           "to one focused file")]
+    if "\x00" in source:
+        return [Finding(source[: source.index("\x00")].count("\n") + 1, "source contains a NUL byte")]
+    code = strip_comments_and_strings(source)
+    findings: list[Finding] = []
+    for pattern, message in _FORBIDDEN:
+        for match in pattern.finditer(code):
+            line = code.count("\n", 0, match.start()) + 1
+            findings.append(Finding(line, message))
+    if not re.search(r"\bpub\s+fn\s+build\s*\(\s*\)", code):
+        findings.append(Finding(1, "the file must define `pub fn build() -> impl Optimizer + 'static` "
+                                   "returning your optimizer"))
+    findings.sort(key=lambda finding: finding.line)
+    return findings
+
+
+def normalized_hash(source: str) -> str:
+    """Hash of the source without comments or whitespace: catches re-submissions with new comments."""
+    code = _strip_comments_only(source)
+    return hashlib.sha256(re.sub(r"\s+", "", code).encode()).hexdigest()
+
+
+def _strip_comments_only(source: str) -> str:
+    code = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
+    return re.sub(r"//[^\n]*", "", code)
