@@ -119,7 +119,7 @@ _FORBIDDEN: list[tuple[re.Pattern[str], str]] = [
      "std::process, std::net, std::fs, std::env and std::os are forbidden; an optimizer only does arithmetic"),
     (re.compile(r"\bstd\s*::\s*\{[^}]*\b(process|net|fs|env|os)\b"),
      "std::process, std::net, std::fs, std::env and std::os are forbidden; an optimizer only does arithmetic"),
-    (re.compile(r"^\s*(pub\s+)?mod\s+\w+\s*;", re.MULTILINE),
+    (re.compile(r"^[ \t]*(pub\s+)?mod\s+\w+\s*;", re.MULTILINE),
      "`mod name;` would load another file; put every item in this one file (inline `mod name { ... }` is fine)"),
     (re.compile(r"\b(print|println|eprint|eprintln|dbg)\s*!"),
      "printing is not allowed (stdout carries the harness's results); remove print!/println!/dbg!"),

@@ -1,1 +1,219 @@
+//! frontier-bench: the harness library behind every candidate binary.
+//!
+//! `main_with(candidate)` implements the subcommands (see README.md for the protocol):
+//! `list`, `run` (plan on stdin, one JSON line per run), `replay` (recorded gradients in,
+//! parameters out) and `version`.
 #![forbid(unsafe_code)]
+
+use frontier_core::Optimizer;
+use frontier_problems::Problem;
+use std::io::{self, BufRead, Write};
+use std::process::ExitCode;
+
+pub mod guard;
+pub mod json;
+pub mod plan;
+pub mod replay;
+pub mod runner;
+
+/// Bump whenever a problem, a baseline, the run protocol or the JSON output changes.
+/// It is pinned (with every problem's version and the baselines' version) by a test.
+pub const HARNESS_VERSION: &str = "1.0.0";
+
+/// A candidate optimizer's constructor.
+pub type Candidate = fn() -> Box<dyn Optimizer>;
+
+const USAGE: &str = "usage: <binary> list | run | replay | version
+  list     print problems and optimizers as one JSON line
+  run      read a plan from stdin (one run per line: id=.. optimizer=.. problem=.. lr=.. seed=.. steps=.. [curve_points=..] [opt.<k>=<v>..] [time_limit_ms=..]), print one JSON line per run
+  replay   read optimizer line, shapes, init, grad lines, end; print params after each step
+  version  print the harness version";
+
+/// Problems built on first use and kept for the whole process.
+#[derive(Default)]
+pub struct ProblemCache {
+    built: Vec<(String, Box<dyn Problem>)>,
+}
+
+impl ProblemCache {
+    pub fn get(&mut self, name: &str) -> Option<&dyn Problem> {
+        let i = match self.built.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                let p = frontier_problems::by_name(name)?;
+                self.built.push((name.to_string(), p));
+                self.built.len() - 1
+            }
+        };
+        Some(self.built[i].1.as_ref())
+    }
+}
+
+/// Optimizer names available to this binary ("candidate" first when there is one).
+pub fn optimizer_names(candidate: Option<Candidate>) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    if candidate.is_some() {
+        v.push("candidate".into());
+    }
+    v.extend(frontier_baselines::names().into_iter().map(String::from));
+    v
+}
+
+/// Builds an optimizer by plan name.
+pub fn build_optimizer(
+    name: &str,
+    opts: &[(String, f64)],
+    candidate: Option<Candidate>,
+) -> Result<Box<dyn Fn() -> Box<dyn Optimizer>>, String> {
+    if name == "candidate" {
+        let c = candidate.ok_or("this binary has no candidate optimizer")?;
+        if !opts.is_empty() {
+            return Err("the candidate takes no opt.* options".into());
+        }
+        return Ok(Box::new(c));
+    }
+    // validate once, then build fresh per run
+    frontier_baselines::build(name, opts)?;
+    let (name, opts) = (name.to_string(), opts.to_vec());
+    Ok(Box::new(move || frontier_baselines::build(&name, &opts).expect("validated")))
+}
+
+/// The `list` JSON line.
+pub fn list_json(candidate: Option<Candidate>) -> String {
+    let mut probs = Vec::new();
+    for name in frontier_problems::all_names() {
+        let p = frontier_problems::by_name(&name).expect("listed problem");
+        let shapes: Vec<String> = p
+            .shapes()
+            .iter()
+            .map(|s| format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")))
+            .collect();
+        let mut o = json::Obj::new();
+        o.str("name", &name)
+            .u("dim", p.dim() as u64)
+            .b("has_data", p.has_data())
+            .b("stochastic", p.train_size().is_some())
+            .u("batch_size", p.batch_size() as u64)
+            .raw("train_size", &p.train_size().map_or("null".into(), |n| n.to_string()))
+            .opt_f("optimum", p.optimum())
+            .raw("shapes", &format!("[{}]", shapes.join(",")))
+            .u("version", p.version() as u64);
+        probs.push(o.finish());
+    }
+    let opts: Vec<String> = optimizer_names(candidate).iter().map(|s| json::string(s)).collect();
+    let mut defaults = json::Obj::new();
+    for n in frontier_baselines::names() {
+        let mut d = json::Obj::new();
+        for (k, v) in frontier_baselines::defaults(n).expect("listed baseline") {
+            d.f(k, v);
+        }
+        defaults.raw(n, &d.finish());
+    }
+    json::Obj::new()
+        .str("harness_version", HARNESS_VERSION)
+        .u("baselines_version", frontier_baselines::BASELINES_VERSION as u64)
+        .raw("problems", &format!("[{}]", probs.join(",")))
+        .raw("optimizers", &format!("[{}]", opts.join(",")))
+        .raw("optimizer_defaults", &defaults.finish())
+        .finish()
+}
+
+/// Runs one plan line and returns its JSON line.
+pub fn run_line(line: &str, cache: &mut ProblemCache, candidate: Option<Candidate>) -> String {
+    let bad = |msg: String| {
+        json::Obj::new().raw("id", &plan::id_json_of(line)).str("error", &format!("bad plan line: {msg}")).finish()
+    };
+    let spec = match plan::parse_line(line) {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
+    let make = match build_optimizer(&spec.optimizer, &spec.opts, candidate) {
+        Ok(m) => m,
+        Err(e) => return bad(e),
+    };
+    let problem = match cache.get(&spec.problem) {
+        Some(p) => p,
+        None => {
+            return bad(format!(
+                "unknown problem '{}'; known: {}",
+                spec.problem,
+                frontier_problems::all_names().join(", ")
+            ))
+        }
+    };
+    let res = runner::run(problem, make.as_ref(), &spec);
+    res.to_json(&spec, problem.dim())
+}
+
+/// Reads a plan from `input` and writes one JSON line per run to `out`, flushing each.
+pub fn run_plan(input: &mut dyn BufRead, out: &mut dyn Write, candidate: Option<Candidate>) -> io::Result<()> {
+    let mut cache = ProblemCache::default();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let s = run_line(l, &mut cache, candidate);
+        out.write_all(s.as_bytes())?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+    }
+}
+
+/// The `main` of every candidate binary (and of `frontier-bench` itself, with `None`).
+pub fn main_with(candidate: Option<Candidate>) -> ExitCode {
+    guard::install_hook();
+    let args: Vec<String> = std::env::args().collect();
+    let cmd = args.get(1).map(String::as_str).unwrap_or("");
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match cmd {
+        "version" | "--version" => {
+            let _ = writeln!(out, "{HARNESS_VERSION}");
+            ExitCode::SUCCESS
+        }
+        "list" => {
+            let _ = writeln!(out, "{}", list_json(candidate));
+            ExitCode::SUCCESS
+        }
+        "run" => {
+            let stdin = io::stdin();
+            match run_plan(&mut stdin.lock(), &mut out, candidate) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("run: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        "replay" => {
+            let stdin = io::stdin();
+            let build = |name: &str, opts: &[(String, f64)]| -> Result<Box<dyn Optimizer>, String> {
+                let make = build_optimizer(name, opts, candidate)?;
+                guard::guarded(|| make()).map_err(|c| format!("panic: {}", c.message))
+            };
+            match replay::replay(&mut stdin.lock(), &mut out, &build) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(out, "error {e}");
+                    let _ = out.flush();
+                    ExitCode::from(1)
+                }
+            }
+        }
+        "help" | "--help" | "-h" => {
+            let _ = writeln!(out, "{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -95,7 +95,9 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
             },
         }
     }
-    let need = |o: Option<_>, k: &str| o.ok_or_else(|| format!("missing '{k}'"));
+    fn need<T>(o: Option<T>, k: &str) -> Result<T, String> {
+        o.ok_or_else(|| format!("missing '{k}'"))
+    }
     Ok(RunSpec {
         id_json: id.unwrap_or_else(|| "null".to_string()),
         optimizer: need(optimizer, "optimizer")?,

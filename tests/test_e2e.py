@@ -1,0 +1,139 @@
+"""The loop end to end: a real MCP client, the real server over stdio, real cargo, a real state.db."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from .conftest import call, call_error, example_source
+from .test_validate import GOOD
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = {"propose_pairing", "write_crate", "compile", "benchmark", "job_status", "record_result", "history",
+         "experiment", "leaderboard"}
+
+
+def counts(home: Path) -> dict[str, int]:
+    with sqlite3.connect(f"file:{home / 'state.db'}?mode=ro", uri=True) as db:
+        return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("pairings", "experiments", "sources", "builds", "benchmark_runs", "verdicts")}
+
+
+async def test_every_tool_carries_the_contract(client: Client) -> None:
+    tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(tools) == TOOLS
+    for tool in tools.values():
+        assert tool.title and tool.description and len(tool.description) > 60, tool.name
+        hints = tool.annotations
+        assert hints is not None, tool.name
+        for hint in ("read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint"):
+            assert getattr(hints, hint) is not None, (tool.name, hint)
+        assert tool.output_schema, tool.name
+        for prop, schema in tool.input_schema.get("properties", {}).items():
+            assert schema.get("description"), (tool.name, prop)
+    assert tools["history"].annotations.read_only_hint is True
+    assert tools["write_crate"].annotations.read_only_hint is False
+
+
+async def test_prompts_and_resources(client: Client) -> None:
+    prompts = {p.name for p in (await client.list_prompts()).prompts}
+    assert {"research_brief", "translate", "iterate"} <= prompts
+    brief = await client.get_prompt("research_brief", {"field_a": "knot theory", "field_b": "fluid dynamics"})
+    text = brief.messages[0].content.text
+    assert "knot theory" in text and "fluid dynamics" in text
+    fields = await client.read_resource("frontier://fields")
+    assert fields.contents[0].text.count('"optimization_angle"') >= 40
+
+
+async def test_good_optimizer_goes_all_the_way_to_the_archive(client: Client, lab_home: Path) -> None:
+    pairing = await call(client, "propose_pairing", {"seed": 7})
+    assert pairing["field_a"]["id"] != pairing["field_b"]["id"]
+    written = await call(client, "write_crate", {
+        "pairing_id": pairing["pairing_id"], "name": "plain_sgd_e2e", "source": GOOD,
+        "statement": "Plain SGD, as a sanity check of the loop.",
+        "mechanism": "x <- x - lr * g on every coordinate.",
+        "prediction": "Loses to Adam on the ill-conditioned quadratic."})
+    exp_id = written["experiment_id"]
+    built = await call(client, "compile", {"experiment_id": exp_id})
+    assert built["ok"] and built["errors"] == 0, built
+    status = await call(client, "benchmark", {"experiment_id": exp_id, "suite": "quick"})
+    while status["status"] == "running":
+        status = await call(client, "job_status", {"job_id": status["job_id"], "wait_seconds": 60})
+    assert status["status"] == "done", status
+    report = status["report"]
+    assert {p["problem"] for p in report["problems"]} == {"rosenbrock-10", "quadratic-ill-50",
+                                                          "logreg-breast-cancer"}
+    for problem in report["problems"]:
+        assert problem["candidate"]["runs"] == 8
+        assert problem["ratio"] > 0 and 0 <= problem["p_holm"] <= 1
+        assert problem["curves"]["candidate"], problem["problem"]
+        assert {b["optimizer"] for b in problem["baselines"]} >= {"sgd", "momentum", "adam"}
+    # The candidate *is* SGD: the harness must say so, and it must not beat SGD anywhere.
+    assert report["rediscovery_of"] == "sgd"
+    assert report["wins"] == 0
+    refused = await call_error(client, "record_result", {"experiment_id": exp_id, "verdict": "win"})
+    assert "standard" in refused
+    recorded = await call(client, "record_result", {
+        "experiment_id": exp_id, "verdict": report["outcome"], "notes": "sanity run", "lessons": "SGD is SGD"})
+    assert recorded["evidence"]["benchmarks"][0]["outcome"] == report["outcome"]
+    page = await call(client, "history", {"limit": 50})
+    row = next(r for r in page["rows"] if r["id"] == exp_id)
+    assert row["status"] == "recorded" and row["verdict"] == report["outcome"]
+    with sqlite3.connect(lab_home / "state.db") as db:
+        trials = db.execute("SELECT COUNT(*) FROM trials t JOIN benchmark_runs b ON b.id = t.benchmark_run_id "
+                            "WHERE b.experiment_id = ?", (exp_id,)).fetchone()[0]
+    assert trials == 3 * (9 * 2 + 8)
+    detail = await call(client, "experiment", {"experiment_id": exp_id, "include_source": True})
+    assert detail["source"] == GOOD and detail["verdict"]["verdict"] == report["outcome"]
+
+
+async def test_compile_error_comes_back_on_the_models_line_and_can_be_fixed(client: Client) -> None:
+    source = example_source()
+    broken = source + "\nfn helper() -> f64 {\n    let x: f64 = \"oops\";\n    x\n}\n"
+    bug_line = broken.splitlines().index('    let x: f64 = "oops";') + 1
+    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
+    args = {"pairing_id": pairing["pairing_id"], "name": "broken_then_fixed", "statement": "A compile test.",
+            "mechanism": "The built-in example.", "prediction": "It compiles once fixed."}
+    written = await call(client, "write_crate", {**args, "source": broken})
+    built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
+    assert not built["ok"]
+    first = built["diagnostics"][0]
+    assert (first["level"], first["file"], first["line"], first["code"]) == ("error", "optimizer.rs", bug_line,
+                                                                           "E0308")
+    assert "/candidates/" not in first["rendered"]
+    await call_error(client, "benchmark", {"experiment_id": written["experiment_id"]})
+    fixed = await call(client, "write_crate", {**args, "source": source})
+    assert fixed["revised"] and fixed["experiment_id"] == written["experiment_id"]
+    built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
+    assert built["ok"], built
+
+
+async def test_bad_names_and_huge_sources_are_refused_and_nothing_is_written(client: Client,
+                                                                            lab_home: Path) -> None:
+    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
+    before = counts(lab_home)
+    crates_before = sorted(p.name for p in (lab_home / "candidates").iterdir())
+    base = {"pairing_id": pairing["pairing_id"], "statement": "A refused conjecture.",
+            "mechanism": "Nothing at all here.", "prediction": "It is refused."}
+    for name in ("../x", "a/b", "x\x00y", "-rf", "x" * 10_000):
+        message = await call_error(client, "write_crate", {**base, "name": name, "source": GOOD})
+        assert "name" in message
+    message = await call_error(client, "write_crate", {**base, "name": "huge", "source": "x" * 10_000_000})
+    assert "source" in message
+    message = await call_error(client, "write_crate", {**base, "name": "evil",
+                                                       "source": GOOD + 'const S: &str = include_str!("/etc/passwd");\n'})
+    assert "include_str" in message and "line 11" in message
+    assert counts(lab_home) == before
+    assert sorted(p.name for p in (lab_home / "candidates").iterdir()) == crates_before
+
+
+async def test_unknown_ids_get_actionable_errors(client: Client) -> None:
+    assert "history" in await call_error(client, "experiment", {"experiment_id": 999_999})
+    assert "no job" in await call_error(client, "job_status", {"job_id": "bench-quick-0000000000"})
+    assert "propose_pairing" in await call_error(client, "write_crate", {
+        "pairing_id": 999_999, "name": "orphan", "source": GOOD, "statement": "No pairing here.",
+        "mechanism": "None at all.", "prediction": "It is refused."})
