@@ -30,10 +30,13 @@ impl Opts {
     }
 
     pub fn flag(&self, key: &str) -> Result<bool, String> {
-        match self.get(key) {
-            v if v == 0.0 => Ok(false),
-            v if v == 1.0 => Ok(true),
-            v => Err(format!("option '{key}' must be 0 or 1, got {v}")),
+        let v = self.get(key);
+        if v == 0.0 {
+            Ok(false)
+        } else if v == 1.0 {
+            Ok(true)
+        } else {
+            Err(format!("option '{key}' must be 0 or 1, got {v}"))
         }
     }
 }

@@ -190,7 +190,7 @@ impl Optimizer for RmsProp {
                 let avg = if self.centered {
                     let ga = &mut self.gavg[i][j];
                     *ga = lerp(*ga, gr, 1.0 - a); // grad_avg.lerp_(grad, 1 - alpha)
-                    (*sj + -1.0 * *ga * *ga).sqrt() // square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+                    (*sj - *ga * *ga).sqrt() // square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
                 } else {
                     sj.sqrt()
                 } + eps;
@@ -460,7 +460,7 @@ impl Optimizer for RAdam {
                     Some(r) => bcm * lr * (bc2_sqrt / (vj.sqrt() + eps)) * r,
                     None => bcm * lr,
                 };
-                *pj += -1.0 * upd; // param.add_(..., alpha=-1.0)
+                *pj += -upd; // param.add_(..., alpha=-1.0)
             }
         }
     }

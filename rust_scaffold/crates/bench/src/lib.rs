@@ -196,7 +196,7 @@ pub fn main_with(candidate: Option<Candidate>) -> ExitCode {
             let stdin = io::stdin();
             let build = |name: &str, opts: &[(String, f64)]| -> Result<Box<dyn Optimizer>, String> {
                 let make = build_optimizer(name, opts, candidate)?;
-                guard::guarded(|| make()).map_err(|c| format!("panic: {}", c.message))
+                guard::guarded(make).map_err(|c| format!("panic: {}", c.message))
             };
             match replay::replay(&mut stdin.lock(), &mut out, &build) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -217,3 +217,6 @@ pub fn main_with(candidate: Option<Candidate>) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

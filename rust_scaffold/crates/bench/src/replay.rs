@@ -33,10 +33,13 @@ fn split(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<Tensor> {
     out
 }
 
+/// Builds an optimizer from a name and `opt.*` options.
+pub type BuildFn<'a> = dyn Fn(&str, &[(String, f64)]) -> Result<Box<dyn Optimizer>, String> + 'a;
+
 pub fn replay(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
-    build: &dyn Fn(&str, &[(String, f64)]) -> Result<Box<dyn Optimizer>, String>,
+    build: &BuildFn<'_>,
 ) -> Result<(), String> {
     let mut lines = input.lines().map(|l| l.map_err(|e| format!("reading stdin: {e}")));
     let mut next = |what: &str| -> Result<String, String> {

@@ -229,7 +229,7 @@ pub struct StyblinskiTang {
     name: String,
 }
 
-const ST_MIN_PER_DIM: f64 = 39.166_165_703_771_415;
+const ST_MIN_PER_DIM: f64 = 39.16616570377141;
 
 impl StyblinskiTang {
     pub fn new(n: usize) -> Self {

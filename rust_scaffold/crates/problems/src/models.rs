@@ -39,7 +39,7 @@ fn l2_term(w: &[f64], g: Option<&mut [f64]>) -> f64 {
     0.5 * L2 * s
 }
 
-/// log-sum-exp of z, and (optionally) z replaced by softmax(z).
+/// log-sum-exp of z; with `to_probs`, z is replaced by softmax(z) (one exp per entry).
 fn log_softmax_inplace(z: &mut [f64], to_probs: bool) -> f64 {
     let mut m = f64::NEG_INFINITY;
     for &v in z.iter() {
@@ -48,16 +48,58 @@ fn log_softmax_inplace(z: &mut [f64], to_probs: bool) -> f64 {
         }
     }
     let mut s = 0.0;
-    for &v in z.iter() {
-        s += (v - m).exp();
-    }
-    let lse = m + s.ln();
     if to_probs {
         for v in z.iter_mut() {
-            *v = (*v - lse).exp();
+            *v = (*v - m).exp();
+            s += *v;
+        }
+        let inv = 1.0 / s;
+        for v in z.iter_mut() {
+            *v *= inv;
+        }
+    } else {
+        for &v in z.iter() {
+            s += (v - m).exp();
         }
     }
-    lse
+    m + s.ln()
+}
+
+/// tanh through one `exp` (glibc's `tanh` goes through the slower `expm1`); absolute error
+/// ~1e-16, saturates cleanly to +-1.
+#[inline]
+fn tanh(x: f64) -> f64 {
+    1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
+}
+
+/// Dot product with four partial sums (fixed order, so deterministic; vectorizes).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    let ca = a.chunks_exact(4);
+    let cb = b.chunks_exact(4);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        acc[0] += x[0] * y[0];
+        acc[1] += x[1] * y[1];
+        acc[2] += x[2] * y[2];
+        acc[3] += x[3] * y[3];
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// y += alpha * x
+#[inline]
+fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
 }
 
 fn argmax(z: &[f64]) -> usize {
@@ -109,19 +151,14 @@ impl LogReg {
         for t in 0..m {
             let i = row_index(batch, t);
             let x = &ds.x[i * ds.d..(i + 1) * ds.d];
-            let mut z = b;
-            for (wj, xj) in w.iter().zip(x) {
-                z += wj * xj;
-            }
+            let z = b + dot(w, x);
             let y = ds.y[i] as f64;
             // softplus(z) - y z, stable
             f += z.max(0.0) + (-z.abs()).exp().ln_1p() - y * z;
             if let Some(g) = grads.as_deref_mut() {
                 let s = if z >= 0.0 { 1.0 / (1.0 + (-z).exp()) } else { let e = z.exp(); e / (1.0 + e) };
                 let dz = s - y;
-                for (gj, xj) in g[0].data.iter_mut().zip(x) {
-                    *gj += dz * xj;
-                }
+                axpy(dz, x, &mut g[0].data);
                 gb += dz;
             }
         }
@@ -141,13 +178,7 @@ impl LogReg {
 
     fn acc(&self, params: &[Tensor], ds: &Dataset) -> f64 {
         let (w, b) = (&params[0].data, params[1].data[0]);
-        accuracy(ds, |x| {
-            let mut z = b;
-            for (wj, xj) in w.iter().zip(x) {
-                z += wj * xj;
-            }
-            usize::from(z > 0.0)
-        })
+        accuracy(ds, |x| usize::from(b + dot(w, x) > 0.0))
     }
 }
 
@@ -190,8 +221,9 @@ impl Problem for LogReg {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Multinomial logistic regression: mean cross-entropy of z = x W + b, plus L2 on W.
-/// Params: W [d, k] (row-major), b [k]. Init U(-1/sqrt(d), 1/sqrt(d)).
+/// Multinomial logistic regression: mean cross-entropy of z = W x + b, plus L2 on W.
+/// Params: W [k, d] (row-major, PyTorch's nn.Linear layout), b [k].
+/// Init U(-1/sqrt(d), 1/sqrt(d)).
 pub struct Softmax {
     name: String,
     train: &'static Dataset,
@@ -205,13 +237,9 @@ impl Softmax {
     }
 
     fn logits(w: &[f64], b: &[f64], x: &[f64], z: &mut [f64]) {
-        let k = b.len();
-        z.copy_from_slice(b);
-        for (j, &xj) in x.iter().enumerate() {
-            let row = &w[j * k..(j + 1) * k];
-            for (zc, wc) in z.iter_mut().zip(row) {
-                *zc += xj * wc;
-            }
+        let d = x.len();
+        for (c, zc) in z.iter_mut().enumerate() {
+            *zc = b[c] + dot(&w[c * d..(c + 1) * d], x);
         }
     }
 
@@ -240,11 +268,8 @@ impl Softmax {
                 for (gbc, dz) in gb[0].data.iter_mut().zip(&z) {
                     *gbc += dz;
                 }
-                for (j, &xj) in x.iter().enumerate() {
-                    let row = &mut gw[0].data[j * k..(j + 1) * k];
-                    for (gc, dz) in row.iter_mut().zip(&z) {
-                        *gc += xj * dz;
-                    }
+                for (c, &dz) in z.iter().enumerate() {
+                    axpy(dz, x, &mut gw[0].data[c * ds.d..(c + 1) * ds.d]);
                 }
             }
         }
@@ -278,12 +303,12 @@ impl Problem for Softmax {
         &self.name
     }
     fn shapes(&self) -> Vec<Vec<usize>> {
-        vec![vec![self.train.d, self.train.classes], vec![self.train.classes]]
+        vec![vec![self.train.classes, self.train.d], vec![self.train.classes]]
     }
     fn init(&self, rng: &mut Rng) -> Vec<Tensor> {
         let bound = 1.0 / (self.train.d as f64).sqrt();
         let (d, k) = (self.train.d, self.train.classes);
-        vec![uniform_tensor(&[d, k], bound, rng), uniform_tensor(&[k], bound, rng)]
+        vec![uniform_tensor(&[k, d], bound, rng), uniform_tensor(&[k], bound, rng)]
     }
     fn loss_grad(&self, params: &[Tensor], batch: Option<&[usize]>, grads: &mut [Tensor]) -> f64 {
         self.eval(params, batch, Some(grads))
@@ -314,7 +339,8 @@ impl Problem for Softmax {
 // ---------------------------------------------------------------------------------------------
 
 /// One hidden layer of tanh units, softmax cross-entropy output, L2 on W1 and W2.
-/// Params: W1 [d, h], b1 [h], W2 [h, k], b2 [k]. Init: Glorot-uniform weights, zero biases.
+/// Params: W1 [h, d], b1 [h], W2 [k, h], b2 [k] (PyTorch's nn.Linear layout).
+/// Init: Glorot-uniform weights, zero biases.
 pub struct Mlp {
     name: String,
     train: &'static Dataset,
@@ -328,26 +354,15 @@ impl Mlp {
         Mlp { name: name.to_string(), train, test, hidden, batch }
     }
 
-    /// a = tanh(x W1 + b1), z = a W2 + b2.
+    /// a = tanh(W1 x + b1), z = W2 a + b2.
     fn forward(&self, p: &[Tensor], x: &[f64], a: &mut [f64], z: &mut [f64]) {
         let (w1, b1, w2, b2) = (&p[0].data, &p[1].data, &p[2].data, &p[3].data);
-        let (h, k) = (self.hidden, b2.len());
-        a.copy_from_slice(b1);
-        for (j, &xj) in x.iter().enumerate() {
-            let row = &w1[j * h..(j + 1) * h];
-            for (av, wv) in a.iter_mut().zip(row) {
-                *av += xj * wv;
-            }
+        let (d, h) = (x.len(), self.hidden);
+        for (u, av) in a.iter_mut().enumerate() {
+            *av = tanh(b1[u] + dot(&w1[u * d..(u + 1) * d], x));
         }
-        for av in a.iter_mut() {
-            *av = av.tanh();
-        }
-        z.copy_from_slice(b2);
-        for (u, &au) in a.iter().enumerate() {
-            let row = &w2[u * k..(u + 1) * k];
-            for (zc, wc) in z.iter_mut().zip(row) {
-                *zc += au * wc;
-            }
+        for (c, zc) in z.iter_mut().enumerate() {
+            *zc = b2[c] + dot(&w2[c * h..(c + 1) * h], a);
         }
     }
 
@@ -381,24 +396,20 @@ impl Mlp {
                 for (gc, dz) in gb2[0].data.iter_mut().zip(&z) {
                     *gc += dz;
                 }
-                for u in 0..h {
-                    let wrow = &w2[u * k..(u + 1) * k];
-                    let grow = &mut gw2[0].data[u * k..(u + 1) * k];
-                    let mut s = 0.0;
-                    for ((gc, wc), dz) in grow.iter_mut().zip(wrow).zip(&z) {
-                        *gc += a[u] * dz;
-                        s += wc * dz;
-                    }
-                    da[u] = s * (1.0 - a[u] * a[u]); // through tanh
+                // dL/da = W2^T dz, accumulated row by row of W2
+                da.fill(0.0);
+                for (c, &dz) in z.iter().enumerate() {
+                    axpy(dz, a.as_slice(), &mut gw2[0].data[c * h..(c + 1) * h]);
+                    axpy(dz, &w2[c * h..(c + 1) * h], &mut da);
+                }
+                for (du, au) in da.iter_mut().zip(&a) {
+                    *du *= 1.0 - au * au; // through tanh
                 }
                 for (gc, d) in gb1[0].data.iter_mut().zip(&da) {
                     *gc += d;
                 }
-                for (j, &xj) in x.iter().enumerate() {
-                    let row = &mut gw1[0].data[j * h..(j + 1) * h];
-                    for (gc, d) in row.iter_mut().zip(&da) {
-                        *gc += xj * d;
-                    }
+                for (u, &du) in da.iter().enumerate() {
+                    axpy(du, x, &mut gw1[0].data[u * ds.d..(u + 1) * ds.d]);
                 }
             }
         }
@@ -435,13 +446,13 @@ impl Problem for Mlp {
     }
     fn shapes(&self) -> Vec<Vec<usize>> {
         let (d, h, k) = (self.train.d, self.hidden, self.train.classes);
-        vec![vec![d, h], vec![h], vec![h, k], vec![k]]
+        vec![vec![h, d], vec![h], vec![k, h], vec![k]]
     }
     fn init(&self, rng: &mut Rng) -> Vec<Tensor> {
         let (d, h, k) = (self.train.d, self.hidden, self.train.classes);
         let g1 = (6.0 / (d + h) as f64).sqrt();
         let g2 = (6.0 / (h + k) as f64).sqrt();
-        vec![uniform_tensor(&[d, h], g1, rng), Tensor::new(&[h]), uniform_tensor(&[h, k], g2, rng), Tensor::new(&[k])]
+        vec![uniform_tensor(&[h, d], g1, rng), Tensor::new(&[h]), uniform_tensor(&[k, h], g2, rng), Tensor::new(&[k])]
     }
     fn loss_grad(&self, params: &[Tensor], batch: Option<&[usize]>, grads: &mut [Tensor]) -> f64 {
         self.eval(params, batch, Some(grads))

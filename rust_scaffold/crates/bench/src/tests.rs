@@ -1,0 +1,110 @@
+//! Harness behaviour with hand-made candidates (panics, oracle calls, shape changes) and the
+//! pinned version table.
+use super::*;
+use frontier_core::{StepContext, Tensor};
+
+fn one(line: &str, cand: Option<Candidate>) -> String {
+    run_line(line, &mut ProblemCache::default(), cand)
+}
+
+struct Panicky;
+impl Optimizer for Panicky {
+    fn step(&mut self, _p: &mut [Tensor], _g: &[Tensor], ctx: &StepContext) {
+        if ctx.step == 3 {
+            panic!("boom at step {}", ctx.step);
+        }
+    }
+}
+
+struct Curious;
+impl Optimizer for Curious {
+    fn step(&mut self, p: &mut [Tensor], g: &[Tensor], ctx: &StepContext) {
+        let l = ctx.loss_at(p);
+        assert_eq!(l.to_bits(), ctx.loss.to_bits(), "loss_at(current) must equal ctx.loss");
+        let hv = ctx.hvp(p, g);
+        let g2 = ctx.grad_at(p);
+        assert_eq!(g2[0].data, g[0].data);
+        for (x, (gi, hi)) in p[0].data.iter_mut().zip(g[0].data.iter().zip(&hv[0].data)) {
+            let _ = hi;
+            *x -= ctx.lr * gi;
+        }
+    }
+}
+
+struct Reshaper;
+impl Optimizer for Reshaper {
+    fn step(&mut self, p: &mut [Tensor], _g: &[Tensor], _ctx: &StepContext) {
+        p[0] = Tensor::new(&[1]);
+    }
+}
+
+#[test]
+fn candidate_panic_is_caught() {
+    let s = one("id=1 optimizer=candidate problem=rosenbrock-2 lr=0.001 seed=1 steps=10", Some(|| Box::new(Panicky)));
+    assert!(s.contains(r#""error":"panic: boom at step 3""#), "{s}");
+    assert!(s.contains(r#""diverged":true"#) && s.contains(r#""steps_done":2"#), "{s}");
+    assert!(s.contains(r#""error_location":"crates/bench/src/tests.rs:"#), "{s}");
+    assert!(s.contains(r#""final_loss":null"#), "{s}");
+}
+
+#[test]
+fn oracle_calls_are_counted_and_use_the_minibatch() {
+    for problem in ["rosenbrock-10", "logreg-breast-cancer"] {
+        let s = one(&format!("id=2 optimizer=candidate problem={problem} lr=0.001 seed=1 steps=7"), Some(|| Box::new(Curious)));
+        assert!(s.contains(r#""error":null"#), "{s}");
+        // 7 harness gradients + 7 grad_at + 2 x 7 for the hvps
+        assert!(s.contains(r#""grad_evals":28,"loss_evals":7,"hvp_evals":7"#), "{s}");
+    }
+}
+
+#[test]
+fn reshaping_params_is_an_error() {
+    let s = one("id=3 optimizer=candidate problem=rosenbrock-2 lr=0.001 seed=1 steps=5", Some(|| Box::new(Reshaper)));
+    assert!(s.contains("changed the number or length"), "{s}");
+}
+
+#[test]
+fn bad_lines_and_unknown_names() {
+    assert!(one("id=4 optimizer=adam problem=nope lr=1 seed=1 steps=1", None).contains("unknown problem"));
+    assert!(one("id=4 optimizer=candidate problem=rosenbrock-2 lr=1 seed=1 steps=1", None).contains("no candidate"));
+    assert!(one("id=4 optimizer=adam problem=rosenbrock-2 lr=1 seed=1 steps=1 opt.foo=1", None).contains("unknown option"));
+    let s = one("id=5 optimizer=adam", None);
+    assert!(s.starts_with(r#"{"id":5,"error":"bad plan line: "#), "{s}");
+}
+
+#[test]
+fn divergence_is_detected() {
+    let s = one("id=6 optimizer=sgd problem=quadratic-ill-50 lr=10 seed=1 steps=100", None);
+    assert!(s.contains(r#""diverged":true"#) && s.contains(r#""final_loss":null"#), "{s}");
+}
+
+#[test]
+fn runs_are_deterministic_and_seeded() {
+    let strip = |s: String| s[..s.find("\"optimizer_ns\"").unwrap()].to_string();
+    for p in frontier_problems::all_names() {
+        for o in ["adam", "nesterov"] {
+            let l = format!("id=7 optimizer={o} problem={p} lr=0.01 seed=4 steps=60 curve_points=7");
+            let a = strip(one(&l, None));
+            let b = strip(one(&l, None));
+            assert_eq!(a, b);
+            let c = strip(one(&l.replace("seed=4", "seed=5"), None));
+            assert_ne!(a, c, "{p}");
+        }
+    }
+}
+
+/// Changing a problem or a baseline must come with a new HARNESS_VERSION (cached baseline
+/// results are keyed by it): update this table and the constant together.
+#[test]
+fn version_table_is_pinned() {
+    let mut table: Vec<String> = frontier_problems::all_names()
+        .into_iter()
+        .map(|n| format!("{n}@{}", frontier_problems::by_name(&n).unwrap().version()))
+        .collect();
+    table.push(format!("baselines@{}", frontier_baselines::BASELINES_VERSION));
+    let pinned = "rosenbrock-2@1 rosenbrock-10@1 rosenbrock-50@1 rastrigin-10@1 ackley-10@1 beale-2@1 \
+                  styblinski-tang-10@1 quadratic-ill-50@1 quadratic-ill-50-k1e5@1 noisy-quadratic-50@1 \
+                  logreg-breast-cancer@1 softmax-digits@1 mlp-digits@1 mlp-wine@1 baselines@1";
+    assert_eq!(table.join(" "), pinned, "a version changed: bump HARNESS_VERSION and update this pin");
+    assert_eq!(HARNESS_VERSION, "1.0.0");
+}
