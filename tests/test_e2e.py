@@ -137,3 +137,20 @@ async def test_unknown_ids_get_actionable_errors(client: Client) -> None:
     assert "propose_pairing" in await call_error(client, "write_crate", {
         "pairing_id": 999_999, "name": "orphan", "source": GOOD, "statement": "No pairing here.",
         "mechanism": "None at all.", "prediction": "It is refused."})
+
+
+async def test_a_fresh_lab_builds_its_harness_and_the_first_crate_compiles(tmp_path: Path) -> None:
+    """write_crate may run before the lab's first build has produced the Cargo.lock template."""
+    from .conftest import server_params
+
+    async with Client(server_params(tmp_path / "fresh"), read_timeout_seconds=600) as fresh:
+        pairing = await call(fresh, "propose_pairing", {"seed": 1})
+        written = await call(fresh, "write_crate", {
+            "pairing_id": pairing["pairing_id"], "name": "first", "source": GOOD,
+            "statement": "The first crate of a lab.", "mechanism": "Plain SGD steps.",
+            "prediction": "It compiles on the first try."})
+        built = await call(fresh, "compile", {"experiment_id": written["experiment_id"]})
+        while built["status"] == "preparing":
+            built = await call(fresh, "compile", {"experiment_id": written["experiment_id"]})
+        assert built["ok"], built
+    assert (tmp_path / "fresh" / "candidates" / "first" / "Cargo.lock").exists()

@@ -228,10 +228,13 @@ async def _demo(settings: Settings, suite: str) -> int:
             out.print("  the lab is building its harness (first use only)...")
             built = await call("compile", {"experiment_id": written["experiment_id"]})
         bug_line = (example + BUG).splitlines().index('    let scale: f64 = "0.5";') + 1
-        for diagnostic in built["diagnostics"][:2]:
+        for diagnostic in built["diagnostics"][:1]:
             out.print(f"  {diagnostic['level']} {diagnostic['code'] or ''} at {diagnostic['file']}:"
                       f"{diagnostic['line']}:{diagnostic['column']} (the bug is on line {bug_line}): "
                       f"{diagnostic['message']}")
+            out.print(diagnostic["rendered"], markup=False, highlight=False)
+        if built["note"]:
+            out.print(f"  note: {built['note']}")
         out.print(f"  ok={built['ok']} in {built['seconds']:.2f} s")
 
         out.rule("4. fix, re-write under the same name, compile again")

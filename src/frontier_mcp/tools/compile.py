@@ -53,8 +53,11 @@ def register(server: MCPServer) -> None:
             raise fail(str(exc)) from None
         name = experiment["name"]
         crate = rt.lab.crate_dir(name)
-        if not (crate / "src" / "optimizer.rs").exists() or rt.lab.source_sha(name) != experiment["source_sha256"]:
-            rt.lab.write_crate(name, experiment["source"])  # the archive is the truth; the crate is derived
+        # The archive is the truth and the crate is derived from it: rewrite it if it is missing, stale,
+        # or was written before the lab's first build produced the Cargo.lock template.
+        if (not (crate / "Cargo.lock").exists() or not (crate / "src" / "optimizer.rs").exists()
+                or rt.lab.source_sha(name) != experiment["source_sha256"]):
+            rt.lab.write_crate(name, experiment["source"])
         outcome = await build_crate(rt.lab, name, toolchain, rt.sandbox, timeout=rt.settings.limits.compile_seconds,
                                     native_cpu=rt.settings.native_cpu, jobs=rt.settings.workers)
         provenance = {"rustc": toolchain.version, "rustflags": rt.rustflags,

@@ -120,29 +120,49 @@ impl Optimizer for Adam {
         let step_size = lr / bias_correction1;
         let bc2_sqrt = bias_correction2.sqrt();
         let decay = 1.0 - lr * wd;
+        let w = 1.0 - b1; // lerp weight
+        let small = w.abs() < 0.5;
+        let one_minus_w = 1.0 - w;
+        let one_minus_b2 = 1.0 - b2;
+        let l2 = wd != 0.0 && !self.decoupled;
+        let decoupled = wd != 0.0 && self.decoupled;
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let (m, v) = (&mut self.m[i], &mut self.v[i]);
             let p = p.as_mut_slice();
-            for (j, ((pj, &gj), (mj, vj))) in p.iter_mut().zip(g.as_slice()).zip(m.iter_mut().zip(v.iter_mut())).enumerate() {
-                let mut gr = gj;
-                if wd != 0.0 {
-                    if self.decoupled {
-                        *pj *= decay; // param.mul_(1 - lr * weight_decay)
-                    } else {
-                        gr = gj + wd * *pj; // grad = grad.add(param, alpha=weight_decay)
-                    }
+            let g = g.as_slice();
+            let (m, v) = (&mut self.m[i][..], &mut self.v[i][..]);
+            if decoupled {
+                for pj in p.iter_mut() {
+                    *pj *= decay; // param.mul_(1 - lr * weight_decay), elementwise first
                 }
-                *mj = lerp(*mj, gr, 1.0 - b1); // exp_avg.lerp_(grad, 1 - beta1)
-                *vj = *vj * b2 + (1.0 - b2) * gr * gr; // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                let vv = if self.amsgrad {
-                    let mx = &mut self.vmax[i][j];
-                    *mx = maximum(*mx, *vj);
-                    *mx
-                } else {
-                    *vj
-                };
-                let denom = vv.sqrt() / bc2_sqrt + eps; // (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-                *pj += -step_size * (*mj / denom); // param.addcdiv_(exp_avg, denom, value=-step_size)
+            }
+            // One element of torch's single-tensor Adam; `vv` is the second moment used.
+            macro_rules! body {
+                ($pj:expr, $gj:expr, $mj:expr, $vj:expr, $vmax:expr) => {{
+                    // grad = grad.add(param, alpha=weight_decay)
+                    let gr = if l2 { $gj + wd * *$pj } else { $gj };
+                    // exp_avg.lerp_(grad, 1 - beta1)
+                    *$mj = if small { *$mj + w * (gr - *$mj) } else { gr - (gr - *$mj) * one_minus_w };
+                    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                    *$vj = *$vj * b2 + one_minus_b2 * gr * gr;
+                    let vv = $vmax(*$vj);
+                    // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+                    let denom = vv.sqrt() / bc2_sqrt + eps;
+                    // param.addcdiv_(exp_avg, denom, value=-step_size)
+                    *$pj += -step_size * (*$mj / denom);
+                }};
+            }
+            if self.amsgrad {
+                let vm = &mut self.vmax[i][..];
+                for ((pj, &gj), ((mj, vj), mx)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut()).zip(vm.iter_mut())) {
+                    body!(pj, gj, mj, vj, |x: f64| {
+                        *mx = maximum(*mx, x);
+                        *mx
+                    });
+                }
+            } else {
+                for ((pj, &gj), (mj, vj)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+                    body!(pj, gj, mj, vj, |x: f64| x);
+                }
             }
         }
     }
