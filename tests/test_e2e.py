@@ -154,3 +154,43 @@ async def test_a_fresh_lab_builds_its_harness_and_the_first_crate_compiles(tmp_p
             built = await call(fresh, "compile", {"experiment_id": written["experiment_id"]})
         assert built["ok"], built
     assert (tmp_path / "fresh" / "candidates" / "first" / "Cargo.lock").exists()
+
+
+async def _compiled(client: Client, name: str) -> int:
+    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
+    written = await call(client, "write_crate", {
+        "pairing_id": pairing["pairing_id"], "name": name, "source": example_source(),
+        "statement": "The built-in example optimizer.", "mechanism": "Adam with sign-agreement damping.",
+        "prediction": "Roughly Adam-like behaviour."})
+    built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
+    assert built["ok"], built
+    return int(written["experiment_id"])
+
+
+async def test_benchmark_as_a_job_reports_progress_and_can_be_polled(client: Client) -> None:
+    exp_id = await _compiled(client, "job_polled")
+    status = await call(client, "benchmark", {"experiment_id": exp_id, "wait_seconds": 0})
+    assert status["status"] == "running" and status["job_id"].startswith("bench-quick-")
+    assert status["report"] is None
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    result = await client.call_tool("job_status", {"job_id": status["job_id"], "wait_seconds": 120},
+                                    progress_callback=on_progress)
+    done = result.structured_content
+    assert done is not None and done["status"] == "done", done
+    assert done["report"]["problems"] and done["benchmark_run_id"]
+    assert seen and seen[-1][0] == seen[-1][1] == done["total"]
+
+
+async def test_cancelled_benchmark_leaves_nothing_partial(client: Client, lab_home: Path) -> None:
+    exp_id = await _compiled(client, "job_cancelled")
+    before = counts(lab_home)["benchmark_runs"]
+    status = await call(client, "benchmark", {"experiment_id": exp_id, "suite": "standard", "wait_seconds": 0})
+    cancelled = await call(client, "job_status", {"job_id": status["job_id"], "cancel": True})
+    assert cancelled["status"] == "cancelled", cancelled
+    assert counts(lab_home)["benchmark_runs"] == before
+    with sqlite3.connect(lab_home / "state.db") as db:
+        assert db.execute("SELECT status FROM jobs WHERE id = ?", (status["job_id"],)).fetchone()[0] == "cancelled"

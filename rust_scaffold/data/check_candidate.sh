@@ -21,5 +21,5 @@ OUT=$(printf '%s\n' \
   "id=2 optimizer=candidate problem=logreg-breast-cancer lr=0.01 seed=1 steps=300 curve_points=5" \
   "id=3 optimizer=adam problem=quadratic-ill-50 lr=0.1 seed=1 steps=300 curve_points=5" | "$BIN" run)
 echo "$OUT"
-[ "$(echo "$OUT" | grep -c '"diverged":false,"error":null')" -eq 3 ] || { echo "candidate check FAILED"; exit 1; }
+[ "$(echo "$OUT" | grep -c '"diverged":false,"time_limited":false,"error":null')" -eq 3 ] || { echo "candidate check FAILED"; exit 1; }
 echo "candidate check ok ($CRATE)"

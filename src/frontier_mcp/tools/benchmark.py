@@ -55,6 +55,7 @@ async def wait_and_describe(rt: Runtime, ctx: Context, job: Job, wait_seconds: f
         await ctx.report_progress(current.done, current.total or None, current.message)
 
     await rt.jobs.wait(job, wait_seconds, tick)
+    await tick(job)  # a job that finished within the first tick still reports where it ended
     return describe(job)
 
 

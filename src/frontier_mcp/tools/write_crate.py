@@ -70,7 +70,10 @@ def register(server: MCPServer) -> None:
             raise fail(str(exc)) from None
         duplicates = [row["id"] for row in rt.archive.experiments_with_source(normalized)
                       if row["id"] != experiment_id]
-        crate = rt.lab.write_crate(name, source)
+        crate = rt.lab.crate_dir(name)
+        if rt.ready.is_set() and rt.problem is None:
+            rt.lab.write_crate(name, source)
+        # else: the lab is still (re)installing its scaffold; compile writes the crate from the archive.
         experiment = rt.archive.require_experiment(experiment_id)
         result = CrateWritten(
             experiment_id=experiment_id, name=name, crate_path=str(crate),

@@ -53,13 +53,27 @@ pub struct RunResult {
     pub loss_evals: u64,
     pub hvp_evals: u64,
     pub optimizer_ns: u64,
+    /// Time of the first `step()` (lazy state allocation), part of `optimizer_ns`.
+    pub first_step_ns: u64,
     pub oracle_ns: u64,
+    /// Stopped by `time_limit_ms` before `steps` (not a divergence).
+    pub time_limited: bool,
     pub wall_ns: u64,
     /// Final parameters (not serialized; used by tests and tools).
     pub params: Vec<Tensor>,
 }
 
 impl RunResult {
+    /// Mean time of `step()` excluding the first call (which allocates state), or of the only
+    /// call; None before any step.
+    pub fn ns_per_step(&self) -> Option<f64> {
+        match self.steps_done {
+            0 => None,
+            1 => Some(self.optimizer_ns as f64),
+            n => Some((self.optimizer_ns - self.first_step_ns) as f64 / (n - 1) as f64),
+        }
+    }
+
     pub fn to_json(&self, spec: &RunSpec, dim: usize) -> String {
         let mut o = Obj::new();
         o.raw("id", &spec.id_json)
@@ -70,6 +84,7 @@ impl RunResult {
             .u("steps", spec.steps)
             .u("steps_done", self.steps_done)
             .b("diverged", self.diverged)
+            .b("time_limited", self.time_limited)
             .opt_str("error", self.error.as_deref())
             .opt_str("error_location", self.error_location.as_deref())
             .f("initial_loss", self.initial_loss)
@@ -95,11 +110,9 @@ impl RunResult {
             .u("loss_evals", self.loss_evals)
             .u("hvp_evals", self.hvp_evals)
             .u("optimizer_ns", self.optimizer_ns)
+            .u("first_step_ns", self.first_step_ns)
             .u("oracle_ns", self.oracle_ns)
-            .opt_f(
-                "ns_per_step",
-                (self.steps_done > 0).then(|| self.optimizer_ns as f64 / self.steps_done as f64),
-            )
+            .opt_f("ns_per_step", self.ns_per_step())
             .u("dim", dim as u64)
             .u("wall_ns", self.wall_ns);
         o.finish()
@@ -169,7 +182,11 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         let ctx = StepContext::new(t, loss, spec.lr, &oracle);
         let t0 = Instant::now();
         let r = guarded(|| opt.step(&mut params, &grads, &ctx));
-        res.optimizer_ns += t0.elapsed().as_nanos() as u64;
+        let ns = t0.elapsed().as_nanos() as u64;
+        res.optimizer_ns += ns;
+        if t == 1 {
+            res.first_step_ns = ns;
+        }
         let c = ctx.counts();
         res.loss_evals += c.loss_evals;
         res.grad_evals += c.grad_evals;
@@ -204,7 +221,7 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         }
         if let Some(d) = deadline_ns {
             if wall.elapsed().as_nanos() as u64 > d && t < spec.steps {
-                res.error = Some(format!("time limit of {} ms reached after {} steps", d / 1_000_000, t));
+                res.time_limited = true;
                 break;
             }
         }
