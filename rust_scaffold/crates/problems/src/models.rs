@@ -221,9 +221,8 @@ impl Problem for LogReg {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Multinomial logistic regression: mean cross-entropy of z = W x + b, plus L2 on W.
-/// Params: W [k, d] (row-major, PyTorch's nn.Linear layout), b [k].
-/// Init U(-1/sqrt(d), 1/sqrt(d)).
+/// Multinomial logistic regression: mean cross-entropy of z = x W + b, plus L2 on W.
+/// Params: W [d, k] (row-major: d inputs by k classes), b [k]. Init U(-1/sqrt(d), 1/sqrt(d)).
 pub struct Softmax {
     name: String,
     train: &'static Dataset,
@@ -236,40 +235,51 @@ impl Softmax {
         Softmax { name: name.to_string(), train, test, batch }
     }
 
-    fn logits(w: &[f64], b: &[f64], x: &[f64], z: &mut [f64]) {
+    /// W [d, k] -> W^T [k, d], so that each logit is a contiguous dot product.
+    fn transpose(w: &[f64], d: usize, k: usize) -> Vec<f64> {
+        let mut t = vec![0.0; d * k];
+        for j in 0..d {
+            for c in 0..k {
+                t[c * d + j] = w[j * k + c];
+            }
+        }
+        t
+    }
+
+    fn logits(wt: &[f64], b: &[f64], x: &[f64], z: &mut [f64]) {
         let d = x.len();
         for (c, zc) in z.iter_mut().enumerate() {
-            *zc = b[c] + dot(&w[c * d..(c + 1) * d], x);
+            *zc = b[c] + dot(&wt[c * d..(c + 1) * d], x);
         }
     }
 
     fn eval(&self, params: &[Tensor], batch: Option<&[usize]>, mut grads: Option<&mut [Tensor]>) -> f64 {
         let ds = self.train;
         let (w, b) = (&params[0].data, &params[1].data);
-        let k = b.len();
+        let (d, k) = (ds.d, b.len());
+        let wt = Softmax::transpose(w, d, k);
         let m = rows(batch, ds.n);
         let mut z = vec![0.0; k];
+        let mut gwt = if grads.is_some() { vec![0.0; d * k] } else { Vec::new() };
         let mut f = 0.0;
         if let Some(g) = grads.as_deref_mut() {
-            g[0].data.fill(0.0);
             g[1].data.fill(0.0);
         }
         for t in 0..m {
             let i = row_index(batch, t);
-            let x = &ds.x[i * ds.d..(i + 1) * ds.d];
+            let x = &ds.x[i * d..(i + 1) * d];
             let y = ds.y[i];
-            Softmax::logits(w, b, x, &mut z);
+            Softmax::logits(&wt, b, x, &mut z);
             let zy = z[y];
             let lse = log_softmax_inplace(&mut z, grads.is_some());
             f += lse - zy;
             if let Some(g) = grads.as_deref_mut() {
                 z[y] -= 1.0; // z is now dL/dz
-                let (gw, gb) = g.split_at_mut(1);
-                for (gbc, dz) in gb[0].data.iter_mut().zip(&z) {
+                for (gbc, dz) in g[1].data.iter_mut().zip(&z) {
                     *gbc += dz;
                 }
                 for (c, &dz) in z.iter().enumerate() {
-                    axpy(dz, x, &mut gw[0].data[c * ds.d..(c + 1) * ds.d]);
+                    axpy(dz, x, &mut gwt[c * d..(c + 1) * d]);
                 }
             }
         }
@@ -277,10 +287,13 @@ impl Softmax {
         f *= inv;
         match grads {
             Some(g) => {
-                for t in g.iter_mut() {
-                    for v in t.data.iter_mut() {
-                        *v *= inv;
+                for j in 0..d {
+                    for c in 0..k {
+                        g[0].data[j * k + c] = gwt[c * d + j] * inv;
                     }
+                }
+                for v in g[1].data.iter_mut() {
+                    *v *= inv;
                 }
                 f + l2_term(w, Some(&mut g[0].data))
             }
@@ -290,9 +303,10 @@ impl Softmax {
 
     fn acc(&self, params: &[Tensor], ds: &Dataset) -> f64 {
         let (w, b) = (&params[0].data, &params[1].data);
+        let wt = Softmax::transpose(w, ds.d, b.len());
         let mut z = vec![0.0; b.len()];
         accuracy(ds, |x| {
-            Softmax::logits(w, b, x, &mut z);
+            Softmax::logits(&wt, b, x, &mut z);
             argmax(&z)
         })
     }
@@ -303,12 +317,12 @@ impl Problem for Softmax {
         &self.name
     }
     fn shapes(&self) -> Vec<Vec<usize>> {
-        vec![vec![self.train.classes, self.train.d], vec![self.train.classes]]
+        vec![vec![self.train.d, self.train.classes], vec![self.train.classes]]
     }
     fn init(&self, rng: &mut Rng) -> Vec<Tensor> {
         let bound = 1.0 / (self.train.d as f64).sqrt();
         let (d, k) = (self.train.d, self.train.classes);
-        vec![uniform_tensor(&[k, d], bound, rng), uniform_tensor(&[k], bound, rng)]
+        vec![uniform_tensor(&[d, k], bound, rng), uniform_tensor(&[k], bound, rng)]
     }
     fn loss_grad(&self, params: &[Tensor], batch: Option<&[usize]>, grads: &mut [Tensor]) -> f64 {
         self.eval(params, batch, Some(grads))
@@ -339,7 +353,7 @@ impl Problem for Softmax {
 // ---------------------------------------------------------------------------------------------
 
 /// One hidden layer of tanh units, softmax cross-entropy output, L2 on W1 and W2.
-/// Params: W1 [h, d], b1 [h], W2 [k, h], b2 [k] (PyTorch's nn.Linear layout).
+/// Params: W1 [d, h], b1 [h], W2 [h, k], b2 [k] (row-major, inputs by outputs).
 /// Init: Glorot-uniform weights, zero biases.
 pub struct Mlp {
     name: String,
@@ -354,15 +368,20 @@ impl Mlp {
         Mlp { name: name.to_string(), train, test, hidden, batch }
     }
 
-    /// a = tanh(W1 x + b1), z = W2 a + b2.
+    /// a = tanh(x W1 + b1), z = a W2 + b2.
     fn forward(&self, p: &[Tensor], x: &[f64], a: &mut [f64], z: &mut [f64]) {
         let (w1, b1, w2, b2) = (&p[0].data, &p[1].data, &p[2].data, &p[3].data);
-        let (d, h) = (x.len(), self.hidden);
-        for (u, av) in a.iter_mut().enumerate() {
-            *av = tanh(b1[u] + dot(&w1[u * d..(u + 1) * d], x));
+        let (h, k) = (self.hidden, b2.len());
+        a.copy_from_slice(b1);
+        for (j, &xj) in x.iter().enumerate() {
+            axpy(xj, &w1[j * h..(j + 1) * h], a);
         }
-        for (c, zc) in z.iter_mut().enumerate() {
-            *zc = b2[c] + dot(&w2[c * h..(c + 1) * h], a);
+        for av in a.iter_mut() {
+            *av = tanh(*av);
+        }
+        z.copy_from_slice(b2);
+        for (u, &au) in a.iter().enumerate() {
+            axpy(au, &w2[u * k..(u + 1) * k], z);
         }
     }
 
@@ -396,20 +415,16 @@ impl Mlp {
                 for (gc, dz) in gb2[0].data.iter_mut().zip(&z) {
                     *gc += dz;
                 }
-                // dL/da = W2^T dz, accumulated row by row of W2
-                da.fill(0.0);
-                for (c, &dz) in z.iter().enumerate() {
-                    axpy(dz, a.as_slice(), &mut gw2[0].data[c * h..(c + 1) * h]);
-                    axpy(dz, &w2[c * h..(c + 1) * h], &mut da);
-                }
-                for (du, au) in da.iter_mut().zip(&a) {
-                    *du *= 1.0 - au * au; // through tanh
+                for u in 0..h {
+                    // dW2[u, :] += a_u dz ; dL/da_u = W2[u, :] . dz, then through tanh
+                    axpy(a[u], &z, &mut gw2[0].data[u * k..(u + 1) * k]);
+                    da[u] = dot(&w2[u * k..(u + 1) * k], &z) * (1.0 - a[u] * a[u]);
                 }
                 for (gc, d) in gb1[0].data.iter_mut().zip(&da) {
                     *gc += d;
                 }
-                for (u, &du) in da.iter().enumerate() {
-                    axpy(du, x, &mut gw1[0].data[u * ds.d..(u + 1) * ds.d]);
+                for (j, &xj) in x.iter().enumerate() {
+                    axpy(xj, &da, &mut gw1[0].data[j * h..(j + 1) * h]);
                 }
             }
         }
@@ -446,13 +461,13 @@ impl Problem for Mlp {
     }
     fn shapes(&self) -> Vec<Vec<usize>> {
         let (d, h, k) = (self.train.d, self.hidden, self.train.classes);
-        vec![vec![h, d], vec![h], vec![k, h], vec![k]]
+        vec![vec![d, h], vec![h], vec![h, k], vec![k]]
     }
     fn init(&self, rng: &mut Rng) -> Vec<Tensor> {
         let (d, h, k) = (self.train.d, self.hidden, self.train.classes);
         let g1 = (6.0 / (d + h) as f64).sqrt();
         let g2 = (6.0 / (h + k) as f64).sqrt();
-        vec![uniform_tensor(&[h, d], g1, rng), Tensor::new(&[h]), uniform_tensor(&[k, h], g2, rng), Tensor::new(&[k])]
+        vec![uniform_tensor(&[d, h], g1, rng), Tensor::new(&[h]), uniform_tensor(&[h, k], g2, rng), Tensor::new(&[k])]
     }
     fn loss_grad(&self, params: &[Tensor], batch: Option<&[usize]>, grads: &mut [Tensor]) -> f64 {
         self.eval(params, batch, Some(grads))
