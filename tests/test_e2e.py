@@ -124,8 +124,8 @@ async def test_bad_names_and_huge_sources_are_refused_and_nothing_is_written(cli
         assert "name" in message
     message = await call_error(client, "write_crate", {**base, "name": "huge", "source": "x" * 10_000_000})
     assert "source" in message
-    message = await call_error(client, "write_crate", {**base, "name": "evil",
-                                                       "source": GOOD + 'const S: &str = include_str!("/etc/passwd");\n'})
+    evil = GOOD + 'const S: &str = include_str!("/etc/passwd");\n'
+    message = await call_error(client, "write_crate", {**base, "name": "evil", "source": evil})
     assert "include_str" in message and "line 11" in message
     assert counts(lab_home) == before
     assert sorted(p.name for p in (lab_home / "candidates").iterdir()) == crates_before
