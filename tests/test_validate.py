@@ -37,6 +37,7 @@ def test_each_forbidden_construct_is_reported_on_its_line() -> None:
         "use std::{fs, io};": "std::process",
         "mod other;": "mod name;",
         'fn f() { println!("hi"); }': "printing",
+        "use frontier_bench::problems_cache;": "frontier_core",
     }
     for line, expected in cases.items():
         findings = check_source(GOOD + "\n" + line + "\n", 64 * 1024)

@@ -31,6 +31,7 @@ from .sandbox import Mount, Sandbox
 from .settings import Limits
 
 CANDIDATE = "candidate"
+MAX_CRASH_RETRIES = 20
 BASELINES = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "lion")
 
 
@@ -200,19 +201,28 @@ class Harness:
                     progress(record)
 
         async def run_chunk(chunk: list[dict[str, Any]]) -> None:
-            if not chunk:
-                return
-            stdin = "\n".join(format_line(run, curve_points) for run in chunk).encode() + b"\n"
-            outcome = await self.sandbox.run(
-                [str(self.binary), "run"], mounts=[Mount(self.binary)], env={"PATH": "/usr/bin:/bin"},
-                cwd=Path("/tmp"), timeout=self.limits.run_seconds, stdin=stdin, on_stdout_line=on_line)
-            missing = [run["id"] for run in chunk if run["id"] not in results]
-            if missing:
+            # Runs print in plan order, so when the process dies (stack overflow, abort, timeout)
+            # the first missing run is the culprit: it fails, and the rest are sent again.
+            crashes = 0
+            while chunk:
+                stdin = "\n".join(format_line(run, curve_points) for run in chunk).encode() + b"\n"
+                outcome = await self.sandbox.run(
+                    [str(self.binary), "run"], mounts=[Mount(self.binary)], env={"PATH": "/usr/bin:/bin"},
+                    cwd=Path("/tmp"), timeout=self.limits.run_seconds, stdin=stdin, on_stdout_line=on_line)
+                missing = [run for run in chunk if run["id"] not in results]
+                if not missing:
+                    return
                 reason = outcome.killed_reason or (
                     f"exit code {outcome.returncode}: {outcome.stderr.decode(errors='replace')[-300:]}")
-                for run_id in missing:
-                    results[run_id] = {"id": run_id, "diverged": True, "final_loss": None,
-                                       "error": f"harness process failed: {reason}"}
+                # A hang costs a whole timeout, so after one the remaining runs are not retried.
+                failed = missing if outcome.timed_out or crashes >= MAX_CRASH_RETRIES else missing[:1]
+                for run in failed:
+                    results[run["id"]] = {"id": run["id"], "diverged": True, "final_loss": None,
+                                          "error": f"the harness process died during this run: {reason}"}
+                    if progress is not None:
+                        progress(results[run["id"]])
+                crashes += 1
+                chunk = missing[len(failed):]
 
         async with anyio.create_task_group() as group:
             for chunk in chunks:
@@ -271,8 +281,9 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
     missing = [p.name for p in suite.problems if known and p.name not in known]
     if missing:
         raise HarnessError(f"the harness lacks problems {missing}; the lab's scaffold is out of date")
+    # libm picks code paths by CPU, so results are bit-identical per CPU model, not across them.
     cache_key = hashlib.sha256(f"{harness_version}|{toolchain_version}|{suite.key()}|"
-                               f"{provenance.get('rustflags')}".encode()).hexdigest()[:20]
+                               f"{provenance.get('rustflags')}|{machine_info()['cpu']}".encode()).hexdigest()[:20]
     cache_file = cache_dir / f"baselines-{suite.name}-{cache_key}.json"
     baseline_trials: list[dict[str, Any]] | None = None
     if cache_file.exists():

@@ -42,7 +42,7 @@ class Limits(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     compile_seconds: float = Field(120.0, gt=0, description="Wall-clock limit of one cargo build.")
-    run_seconds: float = Field(300.0, gt=0, description="Wall-clock limit of one harness process.")
+    run_seconds: float = Field(120.0, gt=0, description="Wall-clock limit of one harness process.")
     cpu_seconds: int = Field(600, gt=0, description="CPU-time limit (RLIMIT_CPU) of a sandboxed process.")
     memory_mb: int = Field(4096, gt=0, description="Address-space limit (RLIMIT_AS) in MiB.")
     processes: int = Field(256, gt=0, description="Process/thread limit inside the sandbox.")

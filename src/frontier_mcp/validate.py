@@ -119,6 +119,9 @@ _FORBIDDEN: list[tuple[re.Pattern[str], str]] = [
      "std::process, std::net, std::fs, std::env and std::os are forbidden; an optimizer only does arithmetic"),
     (re.compile(r"\bstd\s*::\s*\{[^}]*\b(process|net|fs|env|os)\b"),
      "std::process, std::net, std::fs, std::env and std::os are forbidden; an optimizer only does arithmetic"),
+    (re.compile(r"\bfrontier_(bench|problems|baselines)\b"),
+     "only `frontier_core` and `std` may be used: the harness's crates hold the problems and data, which an "
+     "optimizer must not see"),
     (re.compile(r"^[ \t]*(pub\s+)?mod\s+\w+\s*;", re.MULTILINE),
      "`mod name;` would load another file; put every item in this one file (inline `mod name { ... }` is fine)"),
     (re.compile(r"\b(print|println|eprint|eprintln|dbg)\s*!"),
