@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from . import __version__
 from .settings import Settings, load_settings
@@ -35,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--suite", choices=["quick", "standard"])
     sub.add_parser("doctor", help="check cargo, the sandbox and the lab; build the harness once")
     sub.add_parser("config", help="print the config blocks for MCP clients")
+    verify = sub.add_parser("verify-baselines", help="replay recorded PyTorch trajectories through the baselines")
+    verify.add_argument("path", type=Path, help="a reference file (format of tests/fixtures/torch_trajectories.json)")
     return parser
 
 
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return console.leaderboard(settings, limit=args.limit, suite=args.suite)
     if command == "doctor":
         return console.doctor(settings)
+    if command == "verify-baselines":
+        return console.verify_baselines(settings, args.path)
     if command == "config":
         print(json.dumps(client_configs(settings), indent=2))
         return 0

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,9 +17,11 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from .archive import Archive
+from .runtime import Runtime
 from .settings import Settings
 
 out = Console()
+err = Console(stderr=True)
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -122,9 +125,7 @@ def show(settings: Settings, experiment_id: int, *, with_source: bool) -> int:
 
 def doctor(settings: Settings) -> int:
     from .cargo import Toolchain
-    from .runtime import Runtime
     from .sandbox import Sandbox, check_sandbox
-    from .scaffold import Lab
 
     ok = True
 
@@ -152,21 +153,60 @@ def doctor(settings: Settings) -> int:
     if not ok:
         return 1
 
-    async def prepare() -> Runtime:
-        from .jobs import Jobs
+    started = time.perf_counter()
+    rt = prepared_lab(settings, archive)
+    line(rt.problem is None, "harness", rt.problem or f"ready in {time.perf_counter() - started:.1f} s "
+         f"({settings.home / 'target'})")
+    return 0 if ok else 1
 
+
+def prepared_lab(settings: Settings, archive: Archive) -> Runtime:
+    """Install the scaffold and build the harness in the lab if needed (once per lab)."""
+    from .jobs import Jobs
+    from .sandbox import Sandbox
+    from .scaffold import Lab
+
+    async def prepare() -> Runtime:
         async with anyio.create_task_group() as group:
-            rt = Runtime(settings=settings, archive=archive, lab=Lab(settings.home), sandbox=sandbox,
+            rt = Runtime(settings=settings, archive=archive, lab=Lab(settings.home),
+                         sandbox=Sandbox(limits=settings.limits, enabled=settings.sandbox, bwrap=settings.bwrap),
                          jobs=Jobs(archive, group))
             await rt.prepare()
         return rt
 
-    with out.status("building the benchmark harness for this lab (once; later builds reuse it)..."):
-        started = time.perf_counter()
-        rt = anyio.run(prepare)
-    line(rt.problem is None, "harness", rt.problem or f"ready in {time.perf_counter() - started:.1f} s "
-         f"({settings.home / 'target'})")
-    return 0 if ok else 1
+    with err.status("preparing the lab's benchmark harness (built once per lab)..."):
+        return anyio.run(prepare)
+
+
+# -- verify-baselines -----------------------------------------------------------------------
+
+def verify_baselines(settings: Settings, reference_path: Path) -> int:
+    from .scaffold import WARMUP_NAME
+    from .verify import verify
+
+    try:
+        reference = json.loads(reference_path.read_text())
+        runs = reference["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        err.print(f"[red]cannot read {reference_path}: {exc}[/red]")
+        return 2
+    rt = prepared_lab(settings, Archive(settings.db_path))
+    if rt.problem:
+        err.print(f"[red]{rt.problem}[/red]")
+        return 2
+    checks = anyio.run(verify, reference, rt.lab.binary(WARMUP_NAME), rt.sandbox)
+    table = Table(title=f"{len(runs)} reference runs from {reference_path} "
+                        f"(tolerance 1e-12 + 1e-10·|x| per coordinate, every step)")
+    for column in ("run", "baseline", "worst |diff|", "worst diff / tol", "at step", "result"):
+        table.add_column(column)
+    for check in checks:
+        result = "[green]pass[/green]" if check.ok else f"[red]FAIL[/red] {check.error or ''}"
+        table.add_row(check.label, check.optimizer or "-", _fmt(check.worst_abs, ".2e"),
+                      _fmt(check.worst_ratio, ".2e"), str(check.worst_step), result)
+    out.print(table)
+    failed = sum(not c.ok for c in checks)
+    out.print(f"{len(checks) - failed} passed, {failed} failed")
+    return 1 if failed or not checks else 0
 
 
 # -- demo -----------------------------------------------------------------------------------

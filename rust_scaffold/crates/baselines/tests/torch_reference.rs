@@ -1,5 +1,5 @@
 //! Every baseline reproduces PyTorch's float64 trajectories (tests/torch_reference.txt, made by
-//! data/check_reference.py from shared/reference/torch_trajectories.json) within
+//! data/write_reference_fixture.py from tests/fixtures/torch_trajectories.json) within
 //! 1e-12 + 1e-10 |x| per coordinate, fed the recorded gradients.
 #![forbid(unsafe_code)]
 
