@@ -15,6 +15,7 @@ pub mod json;
 pub mod plan;
 pub mod replay;
 pub mod runner;
+pub mod speed;
 
 /// Bump whenever a problem, a baseline, the run protocol or the JSON output changes.
 /// It is pinned (with every problem's version and the baselines' version) by a test.
@@ -27,7 +28,8 @@ const USAGE: &str = "usage: <binary> list | run | replay | version
   list     print problems and optimizers as one JSON line
   run      read a plan from stdin (one run per line: id=.. optimizer=.. problem=.. lr=.. seed=.. steps=.. [curve_points=..] [opt.<k>=<v>..] [time_limit_ms=..]), print one JSON line per run
   replay   read optimizer line, shapes, init, grad lines, end; print params after each step
-  version  print the harness version";
+  version  print the harness version
+  speed    adam [N] [STEPS]: baseline Adam step vs a raw Adam-shaped kernel, one JSON line (not a protocol command)";
 
 /// Problems built on first use and kept for the whole process.
 #[derive(Default)]
@@ -207,6 +209,16 @@ pub fn main_with(candidate: Option<Candidate>) -> ExitCode {
                 }
             }
         }
+        "speed" => match speed::main(&args[2..]) {
+            Ok(line) => {
+                let _ = writeln!(out, "{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("speed: {e}");
+                ExitCode::from(2)
+            }
+        },
         "help" | "--help" | "-h" => {
             let _ = writeln!(out, "{USAGE}");
             ExitCode::SUCCESS
