@@ -6,7 +6,12 @@ files of RAW features with the integer class label in the last column (no header
 standardizes features with the training split's mean and standard deviation when it parses the
 files, so the files stay small and exactly comparable with scikit-learn's copies.
 
-Usage: python3 data/make_datasets.py   (from rust_scaffold/; needs scikit-learn and numpy)
+MNIST-1D (Greydanus 2020) is generated locally by the `mnist1d` package with its default
+arguments (seed 42): its own 4000/1000 train/test split, 40 features rounded to 6 decimals, 10
+classes. The generator is deterministic; the sha256 pinned in SOURCES.md (and checked by
+`MNIST1D_SHA256` below) proves the files are the ones it makes.
+
+Usage: python3 data/make_datasets.py   (from rust_scaffold/; needs scikit-learn, numpy, mnist1d)
 Writes crates/problems/data/*.csv and crates/problems/data/SOURCES.md (versions and sha256).
 """
 import hashlib
@@ -43,6 +48,20 @@ def write_csv(path, X, y):
             f.write(",".join(fmt(v) for v in row) + "," + str(int(label)) + "\n")
 
 
+MNIST1D_SHA256 = {
+    "train": "6dfea0436a6fee101847cd8c4e15f5d059784fe443c2377fd9f190c600ab2354",
+    "test": "01f28baafd941182af43fd774d0bd5b3da3322ebab73a30c910ecd57750ee720",
+}
+
+
+def mnist1d_splits():
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    data = make_dataset(get_dataset_args())  # generated here, never downloaded
+    round6 = lambda a: np.round(np.asarray(a, dtype=float), 6)  # noqa: E731
+    return (round6(data["x"]), data["y"]), (round6(data["x_test"]), data["y_test"])
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -69,6 +88,18 @@ def main():
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             lines.append(f"| {path.name} | {Xs.shape[0]} | {Xs.shape[1] + 1} | `{digest}` | {desc} |")
             print(f"wrote {path} ({Xs.shape[0]} rows)")
+    (xtr, ytr), (xte, yte) = mnist1d_splits()
+    from importlib.metadata import version
+
+    desc = f"mnist1d {version('mnist1d')} make_dataset(get_dataset_args()): 5000 x 40, 10 classes"
+    for split, Xs, ys in (("train", xtr, ytr), ("test", xte, yte)):
+        path = OUT / f"mnist1d_{split}.csv"
+        write_csv(path, Xs, ys)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != MNIST1D_SHA256[split]:
+            raise SystemExit(f"{path.name}: sha256 {digest} differs from the pinned {MNIST1D_SHA256[split]}")
+        lines.append(f"| {path.name} | {Xs.shape[0]} | {Xs.shape[1] + 1} | `{digest}` | {desc} |")
+        print(f"wrote {path} ({Xs.shape[0]} rows)")
     (OUT / "SOURCES.md").write_text("\n".join(lines) + "\n")
 
 

@@ -93,3 +93,5 @@ dataset!(breast_cancer, "breast_cancer", "../data/breast_cancer_train.csv", "../
 // digits: pixels 0..16 scaled to [0, 1], then standardized
 dataset!(digits, "digits", "../data/digits_train.csv", "../data/digits_test.csv", 16.0);
 dataset!(wine, "wine", "../data/wine_train.csv", "../data/wine_test.csv", 1.0);
+// MNIST-1D, generated locally by the mnist1d package (see data/SOURCES.md for its pinned hash)
+dataset!(mnist1d, "mnist1d", "../data/mnist1d_train.csv", "../data/mnist1d_test.csv", 1.0);

@@ -75,6 +75,16 @@ pub fn all_names() -> Vec<String> {
         "softmax-digits",
         "mlp-digits",
         "mlp-wine",
+        "softmax-mnist1d",
+        "mlp-mnist1d",
+        // Variants in other dimensions, rotations and datasets, for the holdout suite.
+        "rosenbrock-30",
+        "rastrigin-20",
+        "ackley-30",
+        "styblinski-tang-20",
+        "quadratic-ill-100-k1e4",
+        "noisy-quadratic-100",
+        "softmax-wine",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -98,6 +108,15 @@ pub fn by_name(name: &str) -> Option<Box<dyn Problem>> {
         "softmax-digits" => Box::new(models::Softmax::new(name, data::digits(), 64)),
         "mlp-digits" => Box::new(models::Mlp::new(name, data::digits(), 32, 32)),
         "mlp-wine" => Box::new(models::Mlp::new(name, data::wine(), 32, 32)),
+        "softmax-mnist1d" => Box::new(models::Softmax::new(name, data::mnist1d(), 64)),
+        "mlp-mnist1d" => Box::new(models::Mlp::new(name, data::mnist1d(), 32, 32)),
+        "rosenbrock-30" => Box::new(functions::Rosenbrock::new(30)),
+        "rastrigin-20" => Box::new(functions::Rastrigin::new(20)),
+        "ackley-30" => Box::new(functions::Ackley::new(30)),
+        "styblinski-tang-20" => Box::new(functions::StyblinskiTang::new(20)),
+        "quadratic-ill-100-k1e4" => Box::new(quadratic::IllQuadratic::new(name, 100, 1e4)),
+        "noisy-quadratic-100" => Box::new(quadratic::NoisyQuadratic::new(name, 100)),
+        "softmax-wine" => Box::new(models::Softmax::new(name, data::wine(), 32)),
         _ => return None,
     };
     Some(p)
