@@ -152,13 +152,34 @@ def sha256_text(text: str) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether `pid` is still a running frontier-mcp server (not a zombie, not a reused pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():
+        return True  # no procfs here: trust the signal check
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc / "cmdline").read_bytes()
+    except (OSError, IndexError):
+        return False
+    if state in {"Z", "X"}:
+        return False  # killed, not yet reaped by whoever started it
+    return b"frontier" in cmdline
+
+
+# What the read-only connection may do: read tables, call functions, recurse. Nothing else.
+_READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                 getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
+QUERY_SECONDS = 10.0
+
+
+def _read_only_authorizer(action: int, *_args: object) -> int:
+    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
 
 
 class Archive:
@@ -173,6 +194,7 @@ class Archive:
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.enable_wal()
         self._lock = threading.RLock()
+        self._deadline = float("inf")
         self._migrate()
         self._reader = self._open_reader()
 
@@ -180,7 +202,17 @@ class Archive:
         reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
         reader.row_factory = sqlite3.Row
         reader.execute("PRAGMA query_only = ON")
+        # Three locks on one door: a read-only file handle, query_only, and an authorizer that
+        # denies anything but reading; plus limits so a query cannot run or grow without bound.
+        reader.set_authorizer(_read_only_authorizer)
+        reader.set_progress_handler(self._past_deadline, 10_000)
+        reader.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 64 * 1024 * 1024)
+        reader.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 256 * 1024)
+        reader.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         return reader
+
+    def _past_deadline(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
 
     def close(self) -> None:
         with self._lock:
@@ -226,7 +258,11 @@ class Archive:
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(row) for row in self._reader.execute(sql, params).fetchall()]
+            self._deadline = time.monotonic() + QUERY_SECONDS
+            try:
+                return [dict(row) for row in self._reader.execute(sql, params).fetchall()]
+            finally:
+                self._deadline = float("inf")
 
     def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)

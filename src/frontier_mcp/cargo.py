@@ -1,8 +1,11 @@
 """Build a candidate crate with cargo inside the sandbox, and read rustc's diagnostics.
 
 cargo runs `--offline --frozen` with a CARGO_HOME the server owns, so neither the network nor
-the user's cargo configuration can change a build. Diagnostics come from
-`--message-format=json`, one object per line, and are mapped back to the model's own file.
+the user's cargo configuration can change a build. Inside the sandbox CARGO_HOME is a fresh
+folder in the sandbox's private /tmp, and cargo starts in /tmp: cargo reads `.cargo/config.toml`
+from its working directory's ancestors and from CARGO_HOME, never from the manifest's folder,
+so a config file dropped next to a crate (or in `candidates/`) cannot swap the linker or add flags.
+Diagnostics come from `--message-format=json`, one object per line, and are mapped back to the model's own file.
 """
 
 from __future__ import annotations
@@ -68,12 +71,16 @@ class BuildOutcome:
     raw: RunResult | None = None
 
 
-def build_env(lab: Lab, toolchain: Toolchain, *, native_cpu: bool, jobs: int) -> dict[str, str]:
+SANDBOX_CARGO_HOME = "/tmp/cargo-home"
+
+
+def build_env(lab: Lab, toolchain: Toolchain, *, native_cpu: bool, jobs: int,
+              sandboxed: bool = True) -> dict[str, str]:
     env = {
         "PATH": f"{toolchain.sysroot / 'bin'}:/usr/bin:/bin",
         "HOME": "/tmp",
         "TMPDIR": "/tmp",
-        "CARGO_HOME": str(lab.cargo_home),
+        "CARGO_HOME": SANDBOX_CARGO_HOME if sandboxed else str(lab.cargo_home),
         "CARGO_TARGET_DIR": str(lab.target),
         "RUSTC": str(toolchain.rustc),
         "CARGO_TERM_COLOR": "never",
@@ -93,10 +100,13 @@ async def build_crate(lab: Lab, name: str, toolchain: Toolchain, sandbox: Sandbo
     if frozen:
         argv.insert(4, "--frozen")
     mounts = [Mount(toolchain.sysroot), Mount(lab.workspace), Mount(crate, writable=not frozen),
-              Mount(lab.target, writable=True), Mount(lab.cargo_home, writable=True)]
-    result = await sandbox.run(argv, mounts=mounts, env=build_env(lab, toolchain, native_cpu=native_cpu,
-                                                                   jobs=jobs),
-                               cwd=crate, timeout=timeout)
+              Mount(lab.target, writable=True)]
+    if not sandbox.enabled:
+        mounts.append(Mount(lab.cargo_home, writable=True))
+    env = build_env(lab, toolchain, native_cpu=native_cpu, jobs=jobs, sandboxed=sandbox.enabled)
+    # cwd: never the crate's folder or the lab (cargo would read a .cargo/config.toml found there).
+    cwd = Path("/tmp") if sandbox.enabled else lab.cargo_home
+    result = await sandbox.run(argv, mounts=mounts, env=env, cwd=cwd, timeout=timeout)
     diagnostics, finished_ok = parse_messages(result.stdout, crate=crate, workspace=lab.workspace)
     errors = sum(d.level == "error" for d in diagnostics)
     warnings = sum(d.level == "warning" for d in diagnostics)

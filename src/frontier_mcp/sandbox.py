@@ -3,12 +3,21 @@
 The boundary is bubblewrap: no network, read-only /usr, only the directories a step needs,
 a private size-capped /tmp, a fresh PID namespace, an empty environment, and rlimits set
 *inside* the sandbox by prlimit (set outside, RLIMIT_NPROC counts every process of the user).
-Every child starts in its own session so a timeout or a cancel kills the whole tree.
+The kernel does not enforce RLIMIT_NPROC for root, so a server running as root also puts each
+sandbox in a pids cgroup of its own (when the cgroup filesystem is writable).
+
+Ending a run kills, in order: the sandbox's PID 1 (bwrap reports it on --info-fd; the kernel then
+kills every process of the PID namespace), every process left in the run's cgroup, and the
+process group of the outer bwrap. Then the outer bwrap is reaped, so nothing outlives a run: no
+orphan, no zombie. bwrap itself starts with a minimal environment: the sandbox's PID 1 is a
+copy of it, and its /proc/1/environ is readable inside.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import logging
 import os
 import shutil
@@ -29,6 +38,10 @@ log = logging.getLogger(__name__)
 # Read-only pieces of /etc a compiler needs: `cc` is a symlink through /etc/alternatives.
 _ETC_READ_ONLY = ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 _SANDBOX_UID = 65534
+# What bwrap itself (not the sandboxed program: that gets --clearenv) runs with.
+_LAUNCH_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+_CGROUP_PREFIX = "frontier-mcp-"
+_cgroup_counter = itertools.count()
 
 
 class SandboxUnavailable(RuntimeError):
@@ -70,7 +83,7 @@ class Sandbox:
         return self.bwrap or shutil.which("bwrap")
 
     def wrap(self, argv: Sequence[str], *, mounts: Sequence[Mount], env: dict[str, str], cwd: Path,
-             cpu_seconds: int | None = None) -> list[str]:
+             cpu_seconds: int | None = None, info_fd: int | None = None) -> list[str]:
         """The argv that runs `argv` inside the sandbox (or bare, with rlimits, if disabled)."""
         limits = self.limits
         prlimit = [
@@ -99,6 +112,8 @@ class Sandbox:
                 "--unshare-all", "--unshare-user", "--disable-userns",
                 "--uid", str(_SANDBOX_UID), "--gid", str(_SANDBOX_UID),
                 "--die-with-parent", "--new-session", "--clearenv"]
+        if info_fd is not None:
+            cmd += ["--info-fd", str(info_fd)]
         for extra in self.extra_read_only:
             cmd += ["--ro-bind", str(extra), str(extra)]
         for mount in mounts:
@@ -113,15 +128,34 @@ class Sandbox:
                   on_stdout_line: Callable[[bytes], Awaitable[None] | None] | None = None,
                   cpu_seconds: int | None = None) -> RunResult:
         """Run to completion, timeout, output overflow or cancellation; never leaves a process behind."""
-        command = self.wrap(argv, mounts=mounts, env=env, cwd=cwd, cpu_seconds=cpu_seconds)
-        limit = output_limit or self.limits.output_kb * 1024
-        started = time.perf_counter()
-        result = RunResult(returncode=None, stdout=b"", stderr=b"", seconds=0.0)
-        out_buf, err_buf = bytearray(), bytearray()
-        process: Process = await anyio.open_process(
-            command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, cwd="/",
-        )
+        info_read, info_write = os.pipe() if self.enabled else (-1, -1)
+        cgroup = PidsCgroup.create(self.limits.processes)
+        try:
+            command = self.wrap(argv, mounts=mounts, env=env, cwd=cwd, cpu_seconds=cpu_seconds,
+                                info_fd=info_write if self.enabled else None)
+            if cgroup is not None:
+                # Join the cgroup before exec'ing bwrap, so not one fork escapes the count.
+                command = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup.path),
+                           *command]
+            limit = output_limit or self.limits.output_kb * 1024
+            started = time.perf_counter()
+            result = RunResult(returncode=None, stdout=b"", stderr=b"", seconds=0.0)
+            out_buf, err_buf = bytearray(), bytearray()
+            process: Process = await anyio.open_process(
+                command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, cwd="/",
+                env=_LAUNCH_ENV, pass_fds=(info_write,) if self.enabled else (),
+            )
+        except BaseException:
+            if cgroup is not None:
+                cgroup.destroy()
+            raise
+        finally:
+            if info_write >= 0:
+                os.close(info_write)
+        if info_read >= 0:
+            os.set_blocking(info_read, False)
+        tree = _Tree(process.pid, info_read, cgroup)
 
         async def pump(stream: ByteReceiveStream | None, buf: bytearray, is_stdout: bool) -> None:
             if stream is None:
@@ -135,11 +169,11 @@ class Sandbox:
                     else:
                         result.stderr_cut = True
                     result.killed_reason = f"{'stdout' if is_stdout else 'stderr'} exceeded {limit} bytes"
-                    kill_tree(process.pid)
+                    tree.kill()
                     return
                 buf.extend(chunk[:room])
                 if is_stdout and on_stdout_line is not None:
-                    pending += chunk
+                    pending += chunk[:room]
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
                         maybe = on_stdout_line(line)
@@ -169,13 +203,135 @@ class Sandbox:
                 result.killed_reason = f"wall-clock limit of {timeout:g} s reached"
         finally:
             # Runs on success, timeout and cancellation alike: the tree must not outlive us.
-            kill_tree(process.pid)
             with anyio.CancelScope(shield=True):
+                tree.kill()
                 await process.wait()
+                tree.close()
         result.returncode = process.returncode
         result.stdout, result.stderr = bytes(out_buf), bytes(err_buf)
         result.seconds = time.perf_counter() - started
+        if result.returncode is not None and result.returncode < 0 and result.killed_reason is None:
+            with contextlib.suppress(ValueError):
+                result.killed_reason = f"killed by {signal.Signals(-result.returncode).name}"
         return result
+
+
+class _Tree:
+    """Everything one run started: bwrap, the sandbox's PID 1 and its namespace, the cgroup."""
+
+    def __init__(self, pid: int, info_fd: int, cgroup: PidsCgroup | None):
+        self.pid = pid
+        self.info_fd = info_fd
+        self.info = b""
+        self.cgroup = cgroup
+
+    def inner_pid(self) -> int | None:
+        """The sandbox's PID 1 as bwrap reported it, if it is still bwrap's child."""
+        if self.info_fd >= 0:
+            with contextlib.suppress(BlockingIOError, OSError):
+                while chunk := os.read(self.info_fd, 4096):
+                    self.info += chunk
+        try:
+            child = int(json.loads(self.info.decode() or "{}").get("child-pid", 0))
+        except (ValueError, TypeError, AttributeError):
+            return None
+        if child <= 1:
+            return None
+        try:
+            # Guard against pid reuse: only a process whose parent is our bwrap is killed.
+            stat = Path(f"/proc/{child}/stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        return child if ppid == self.pid else None
+
+    def kill(self) -> None:
+        inner = self.inner_pid()
+        if inner is not None:
+            # PID 1 of the namespace: the kernel kills every process in it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(inner, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        kill_tree(self.pid)
+
+    def close(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.destroy()
+            self.cgroup = None
+        if self.info_fd >= 0:
+            os.close(self.info_fd)
+            self.info_fd = -1
+
+
+@dataclass
+class PidsCgroup:
+    """A pids cgroup for one run: the process cap root needs, and a handle on every process."""
+
+    path: Path
+
+    @classmethod
+    def root(cls) -> Path | None:
+        """Where this server may create pids cgroups: only as root, v1 or v2, else None."""
+        if os.geteuid() != 0:
+            return None
+        v1 = Path("/sys/fs/cgroup/pids")
+        if (v1 / "cgroup.procs").exists() and os.access(v1, os.W_OK):
+            return v1
+        v2 = Path("/sys/fs/cgroup")
+        with contextlib.suppress(OSError):
+            if "pids" in (v2 / "cgroup.subtree_control").read_text().split() and os.access(v2, os.W_OK):
+                return v2
+        return None
+
+    @classmethod
+    def create(cls, max_pids: int) -> PidsCgroup | None:
+        base = cls.root()
+        if base is None:
+            return None
+        path = base / f"{_CGROUP_PREFIX}{os.getpid()}-{next(_cgroup_counter)}"
+        try:
+            path.mkdir()
+            (path / "pids.max").write_text(str(max_pids))
+        except OSError as exc:
+            log.warning("could not create the pids cgroup %s (%s): processes are not capped", path, exc)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            return None
+        return cls(path)
+
+    def pids(self) -> list[int]:
+        try:
+            return [int(line) for line in (self.path / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def kill_all(self) -> None:
+        kill_file = self.path / "cgroup.kill"
+        if kill_file.exists():
+            with contextlib.suppress(OSError):
+                kill_file.write_text("1")
+        # pids.max bounds the forks racing this loop, so it converges.
+        for _ in range(200):
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.005)
+
+    def destroy(self) -> None:
+        for _ in range(200):
+            self.kill_all()
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.01)  # the last processes are still being torn down
+        log.warning("could not remove the cgroup %s", self.path)
 
 
 def kill_tree(pid: int) -> None:
@@ -202,7 +358,8 @@ def check_sandbox(sandbox: Sandbox) -> str | None:
         return sandbox_help("bubblewrap (bwrap) is not installed")
     argv = sandbox.wrap(["/usr/bin/true"], mounts=[], env={"PATH": "/usr/bin"}, cwd=Path("/"))
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
+        done = subprocess.run(argv, capture_output=True, timeout=20, stdin=subprocess.DEVNULL,
+                              env=_LAUNCH_ENV)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return sandbox_help(f"bubblewrap failed to start: {exc}")
     if done.returncode != 0:

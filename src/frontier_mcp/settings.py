@@ -88,6 +88,11 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     for env_key, field in keys.items():
         if (value := environ.get(ENV_PREFIX + env_key)) not in (None, ""):
             out[field] = value
+    # Limits: FRONTIER_COMPILE_SECONDS, FRONTIER_RUN_SECONDS, FRONTIER_MEMORY_MB, FRONTIER_PROCESSES, ...
+    limits = {name: value for name in Limits.model_fields
+              if (value := environ.get(ENV_PREFIX + name.upper())) not in (None, "")}
+    if limits:
+        out["limits"] = limits
     sandbox = environ.get(ENV_PREFIX + "SANDBOX")
     if sandbox:
         # Turning the sandbox off must be a deliberate, explicit word.
@@ -108,5 +113,7 @@ def load_settings(home: str | Path | None = None, environ: dict[str, str] | None
     if config_file.exists():
         file_values = tomllib.loads(config_file.read_text())
     merged = {**file_values, **values, **{k: v for k, v in overrides.items() if v is not None}}
+    if isinstance(file_values.get("limits"), dict) and isinstance(values.get("limits"), dict):
+        merged["limits"] = {**file_values["limits"], **values["limits"]}
     merged["home"] = resolved_home
     return Settings(**merged)
