@@ -54,3 +54,11 @@ def test_downsample_keeps_ends() -> None:
     curve = [[i, float(i)] for i in range(100)]
     small = stats.downsample(curve, 10)
     assert small[0] == [0, 0.0] and small[-1] == [99, 99.0] and len(small) == 10
+
+
+def test_rounding_level_differences_are_ties() -> None:
+    base = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    retyped = [b * (1 + 1e-13) for b in base]  # same formula, other rounding: consistently a hair worse
+    assert stats.paired_log_wilcoxon(retyped, base) == 1.0
+    assert stats.compare(retyped, base).baseline_better == 0
+    assert stats.paired_log_wilcoxon([b * 1.01 for b in base], base) == pytest.approx(2 / 256)

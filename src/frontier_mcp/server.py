@@ -22,6 +22,7 @@ from .sandbox import Sandbox
 from .scaffold import Lab
 from .settings import Settings
 from .tools import ALL_TOOLS
+from .tools.experiment import visible_report
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _register_resources(server: MCPServer, live: dict[str, Runtime]) -> None:
         row = archive().require_experiment(int(experiment_id))
         row["builds"] = archive().query("SELECT id, ok, seconds, errors, warnings, diagnostics FROM builds "
                                       "WHERE experiment_id = ? ORDER BY id", (row["id"],))
-        row["benchmarks"] = [json.loads(r["summary"]) for r in archive().benchmark_runs(row["id"])]
+        row["benchmarks"] = [visible_report(r) for r in archive().benchmark_runs(row["id"])]
         row["verdict"] = archive().verdict(row["id"])
         return json.dumps(row, indent=1, default=str)
 

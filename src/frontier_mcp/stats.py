@@ -16,6 +16,7 @@ import numpy as np
 from scipy import stats
 
 LOSS_FLOOR = 1e-10
+TIE_LOG_TOLERANCE = 1e-6  # |log(a) - log(b)| below this (a 1e-6 relative difference) is a tie
 RATIO_CAP = 1e12
 
 
@@ -53,11 +54,14 @@ def paired_log_wilcoxon(candidate: Sequence[float], baseline: Sequence[float]) -
     a = np.where(np.isinf(a), 1e6, a)
     b = np.where(np.isinf(b), 1e6, b)
     diff = a - b
+    # Differences at rounding level (a re-typed formula) are ties, not evidence: without this the
+    # signed-rank test, which ignores magnitudes, calls 1e-15 differences of one sign significant.
+    diff = np.where(np.abs(diff) <= TIE_LOG_TOLERANCE, 0.0, diff)
     if len(diff) == 0 or np.all(diff == 0):
         return 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        p = stats.wilcoxon(a, b, zero_method="zsplit", alternative="two-sided").pvalue
+        p = stats.wilcoxon(diff, zero_method="zsplit", alternative="two-sided").pvalue
     return float(p) if math.isfinite(p) else 1.0
 
 
@@ -105,8 +109,12 @@ class Comparison:
 def compare(candidate: Sequence[float | None], baseline: Sequence[float | None]) -> Comparison:
     cand = [floored(x) for x in candidate]
     base = [floored(x) for x in baseline]
-    better = sum(c < b for c, b in zip(cand, base, strict=True))
-    worse = sum(c > b for c, b in zip(cand, base, strict=True))
+    def differs(c: float, b: float) -> bool:
+        return math.isinf(c) != math.isinf(b) or (
+            not math.isinf(c) and abs(math.log(c) - math.log(b)) > TIE_LOG_TOLERANCE)
+
+    better = sum(c < b and differs(c, b) for c, b in zip(cand, base, strict=True))
+    worse = sum(c > b and differs(c, b) for c, b in zip(cand, base, strict=True))
     return Comparison(ratio=ratio(median(cand), median(base)), p_value=paired_log_wilcoxon(cand, base),
                       candidate_better=better, baseline_better=worse)
 
@@ -135,3 +143,48 @@ def downsample(curve: Sequence[Sequence[float | None]], points: int) -> list[lis
         return [list(p) for p in curve]
     idx = np.unique(np.linspace(0, len(curve) - 1, points).round().astype(int))
     return [list(curve[i]) for i in idx]
+
+
+def log_target(best_final: float, initial: float, fraction: float = 0.05) -> float:
+    """The loss at which a run has made (1 - fraction) of the best optimizer's progress, on a log scale.
+
+    Losses span many orders of magnitude (1e3 down to 1e-10), so progress is measured in log-loss:
+    a run reaches the target when log(loss) <= log(best) + fraction * (log(initial) - log(best)).
+    """
+    best, start = floored(best_final), floored(initial)
+    if not math.isfinite(best) or not math.isfinite(start) or start <= best:
+        return best
+    return float(math.exp(math.log(best) + fraction * (math.log(start) - math.log(best))))
+
+
+def steps_to_target(curve: Sequence[Sequence[float | None]], target: float) -> float:
+    """First step at which the curve reaches `target`, interpolated in log-loss between curve points."""
+    previous: tuple[float, float] | None = None
+    for point in curve:
+        step, loss = float(point[0] or 0.0), floored(point[1])
+        if loss <= target:
+            if previous is None or not math.isfinite(previous[1]):
+                return step
+            s0, l0 = previous
+            span = math.log(l0) - math.log(loss)
+            share = (math.log(l0) - math.log(target)) / span if span > 0 else 1.0
+            return s0 + share * (step - s0)
+        previous = (step, loss)
+    return math.inf
+
+
+def performance_profile(costs: dict[str, list[float]], taus: Sequence[float]) -> dict[str, dict[str, float]]:
+    """Dolan–Moré profiles: for each solver, the share of problems solved within tau x the best cost.
+
+    `costs[solver][p]` is the cost on problem p (inf if the solver never reached the target).
+    """
+    solvers = list(costs)
+    problems = len(next(iter(costs.values()), []))
+    best = [min(costs[s][p] for s in solvers) for p in range(problems)]
+    profile: dict[str, dict[str, float]] = {}
+    for solver in solvers:
+        ratios = [costs[solver][p] / best[p] if math.isfinite(best[p]) and best[p] > 0 else
+                  (1.0 if costs[solver][p] == best[p] else math.inf) for p in range(problems)]
+        profile[solver] = {f"{tau:g}": sum(r <= tau for r in ratios) / problems if problems else 0.0
+                           for tau in taus}
+    return profile

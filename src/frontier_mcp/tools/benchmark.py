@@ -10,10 +10,11 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..archive import ArchiveError
-from ..bench import SUITES, BenchmarkReport, Harness, benchmark, render_table, runs_per_optimizer
+from ..bench import SUITES, BenchmarkReport, Harness, SuiteSummary, benchmark, render_table, runs_per_optimizer
 from ..jobs import Job
 from ..runtime import Runtime
 from ._common import fail, hints, reply, runtime
+from .record_result import WIN_SUITE
 
 
 class BenchmarkStatus(BaseModel):
@@ -26,28 +27,39 @@ class BenchmarkStatus(BaseModel):
     elapsed_seconds: float
     benchmark_run_id: int | None = Field(None, description="archive id of the finished run")
     report: BenchmarkReport | None = Field(None, description="present when status is done")
+    holdout: SuiteSummary | None = Field(
+        None, description="after a win on 'standard': the verdict of the hidden holdout suite (problems not shown)")
     error: str | None = None
     next_step: str
 
 
 async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name: str) -> dict:
+    """The suite, then, if it measured a win on `standard`, the hidden holdout suite."""
     toolchain = await rt.require_ready()
-    suite = SUITES[suite_name]
     harness = Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
                       workers=rt.settings.workers)
     build = rt.archive.last_build(experiment["id"]) or {}
-    provenance = {**json.loads(build.get("provenance") or "{}"), "command": f"{harness.binary} run",
-                  "suite": suite_name}
-    report, trials = await benchmark(
-        harness, suite, cache_dir=rt.lab.cache, toolchain_version=toolchain.version, provenance=provenance,
-        progress=lambda done, total, message: rt.jobs.progress(job, done, total, message))
-    rows = [{k: v for k, v in trial.items() if k != "curve"} for trial in trials]
-    run_id = rt.archive.add_benchmark_run(
-        experiment["id"], job_id=job.id, suite=suite_name, harness_version=report.harness_version,
-        outcome=report.outcome, geomean_ratio=report.geomean_ratio, wins=report.wins, ties=report.ties,
-        losses=report.losses, summary=report.model_dump(mode="json"), provenance=report.provenance,
-        seconds=report.seconds, trials=rows)
-    return {"benchmark_run_id": run_id, "report": report}
+    provenance = {**json.loads(build.get("provenance") or "{}"), "command": f"{harness.binary} run"}
+
+    async def run_suite(name: str) -> tuple[BenchmarkReport, int]:
+        report, trials = await benchmark(
+            harness, SUITES[name], cache_dir=rt.lab.cache, toolchain_version=toolchain.version,
+            provenance={**provenance, "suite": name},
+            progress=lambda done, total, message: rt.jobs.progress(job, done, total, f"{name}: {message}"))
+        rows = [{k: v for k, v in trial.items() if k != "curve"} for trial in trials]
+        run_id = rt.archive.add_benchmark_run(
+            experiment["id"], job_id=job.id, suite=name, harness_version=report.harness_version,
+            outcome=report.outcome, geomean_ratio=report.geomean_ratio, wins=report.wins, ties=report.ties,
+            losses=report.losses, summary=report.model_dump(mode="json"), provenance=report.provenance,
+            seconds=report.seconds, trials=rows)
+        return report, run_id
+
+    report, run_id = await run_suite(suite_name)
+    result: dict = {"benchmark_run_id": run_id, "report": report, "holdout": None}
+    if suite_name == WIN_SUITE and report.outcome == "win":
+        holdout, _ = await run_suite("holdout")
+        result["holdout"] = holdout.summary()
+    return result
 
 
 async def wait_and_describe(rt: Runtime, ctx: Context, job: Job, wait_seconds: float) -> CallToolResult:
@@ -72,10 +84,16 @@ def describe(job: Job) -> CallToolResult:
     status = BenchmarkStatus(
         job_id=job.id, experiment_id=job.experiment_id, status=job.status, done=job.done, total=job.total,
         message=job.message, elapsed_seconds=round(job.elapsed, 2),
-        benchmark_run_id=result.get("benchmark_run_id"), report=report, error=job.error, next_step=next_step)
+        benchmark_run_id=result.get("benchmark_run_id"), report=report, holdout=result.get("holdout"),
+        error=job.error, next_step=next_step)
     if report is not None:
         text = (f"Benchmark {job.id} done in {report.seconds:.1f} s ({report.trials} harness runs, baseline "
-                f"cache {report.baseline_cache}).\n{render_table(report)}\nNext: {next_step}.")
+                f"cache {report.baseline_cache}).\n{render_table(report)}")
+        if status.holdout is not None:
+            h = status.holdout
+            text += (f"\nHoldout suite (hidden problems): {h.outcome} ({h.wins} wins, {h.ties} ties, {h.losses} losses "
+                     f"on {h.problems} problems; geomean ratio {h.geomean_ratio})")
+        text += f"\nNext: {next_step}."
     elif job.status == "running":
         text = (f"Benchmark {job.id} is running: {job.done}/{job.total} harness runs after "
                 f"{job.elapsed:.0f} s. Next: {next_step}.")
@@ -97,7 +115,7 @@ def register(server: MCPServer) -> None:
             description="How long to wait for the result before returning a job id (default: the server's "
                         "setting, under a minute).", ge=0, le=600)] = None,
     ) -> Annotated[CallToolResult, BenchmarkStatus]:
-        """Run the benchmark protocol on a compiled experiment: every optimizer (the candidate and the baselines SGD, momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad, Lion) gets its learning rate tuned on the same log-spaced grid on tuning seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best baseline's, their ratio, a paired Wilcoxon p-value (Holm-corrected), loss curves and time per step. Long runs return a job id; poll it with job_status."""
+        """Run the benchmark protocol on a compiled experiment (after a win on 'standard', a hidden holdout suite runs too): every optimizer (the candidate and the baselines SGD, momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad, Lion) gets its learning rate tuned on the same log-spaced grid on tuning seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best baseline's, their ratio, a paired Wilcoxon p-value (Holm-corrected), loss curves and time per step. Long runs return a job id; poll it with job_status."""
         rt = runtime(ctx)
         try:
             experiment = rt.archive.require_experiment(experiment_id)

@@ -10,6 +10,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..archive import ArchiveError
+from ..bench import SUITES, BenchmarkReport
 from ._common import fail, hints, reply, runtime
 
 
@@ -33,6 +34,14 @@ class ExperimentDetail(BaseModel):
     verdict: dict[str, Any] | None
 
 
+def visible_report(run: dict[str, Any]) -> dict[str, Any]:
+    """A hidden suite's report without its problems: the model sees the verdict only."""
+    report = BenchmarkReport.model_validate(json.loads(run["summary"]))
+    if SUITES[run["suite"]].hidden:
+        return report.summary().model_dump()
+    return report.model_dump(mode="json")
+
+
 def register(server: MCPServer) -> None:
     @server.tool(title="Experiment details", annotations=hints(read_only=True, idempotent=True))
     async def experiment(
@@ -50,7 +59,7 @@ def register(server: MCPServer) -> None:
         if build is not None:
             build = {**build, "diagnostics": json.loads(build["diagnostics"])[:10],
                      "provenance": json.loads(build["provenance"])}
-        benchmarks = [{"benchmark_run_id": run["id"], "suite": run["suite"], "report": json.loads(run["summary"])}
+        benchmarks = [{"benchmark_run_id": run["id"], "suite": run["suite"], "report": visible_report(run)}
                       for run in rt.archive.benchmark_runs(experiment_id)]
         verdict = rt.archive.verdict(experiment_id)
         if verdict is not None:
@@ -73,8 +82,9 @@ def register(server: MCPServer) -> None:
             rep = bench["report"]
             lines.append(f"Benchmark run {bench['benchmark_run_id']} ({bench['suite']}): outcome={rep['outcome']} "
                          f"geomean ratio={rep['geomean_ratio']}")
-            lines += [f"  {p['problem']}: ratio {p['ratio']:.3g} vs {p['best_baseline']}, p_holm {p['p_holm']:.3g}, "
-                      f"{p['outcome']}" for p in rep["problems"]]
+            if isinstance(rep["problems"], list):
+                lines += [f"  {p['problem']}: ratio {p['ratio']:.3g} vs {p['best_baseline']}, "
+                          f"p_holm {p['p_holm']:.3g}, {p['outcome']}" for p in rep["problems"]]
         if verdict is not None:
             lines.append(f"Verdict: {verdict['verdict']}. Notes: {verdict['notes'][:500]} Lessons: {verdict['lessons'][:500]}")
         if include_source:

@@ -9,7 +9,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from ..bench import BenchmarkReport
+from ..bench import SUITES, BenchmarkReport
 from ..jobs import Job
 from ._common import fail, hints, runtime
 from .benchmark import BenchmarkStatus, describe, wait_and_describe
@@ -45,10 +45,13 @@ def _from_archive(rt, job_id: str) -> Job:  # type: ignore[no-untyped-def]
     job = Job(id=row["id"], kind=row["kind"], experiment_id=row["experiment_id"], total=row["total"],
               done=row["done"], message=row["message"], status=row["status"], error=row["error"],
               started_at=row["started_at"])
-    run = rt.archive.one("SELECT id, summary FROM benchmark_runs WHERE job_id = ?", (job_id,))
-    if run is not None:
-        job.result = {"benchmark_run_id": run["id"],
-                      "report": BenchmarkReport.model_validate(json.loads(run["summary"]))}
+    runs = rt.archive.query("SELECT id, suite, summary FROM benchmark_runs WHERE job_id = ? ORDER BY id", (job_id,))
+    reports = [(run["id"], run["suite"], BenchmarkReport.model_validate(json.loads(run["summary"]))) for run in runs]
+    shown = [(run_id, report) for run_id, suite, report in reports if not SUITES[suite].hidden]
+    if shown:
+        hidden = [report.summary() for _, suite, report in reports if SUITES[suite].hidden]
+        job.result = {"benchmark_run_id": shown[0][0], "report": shown[0][1],
+                      "holdout": hidden[0] if hidden else None}
     job.finished.set()
     return job
 

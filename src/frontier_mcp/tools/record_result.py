@@ -10,6 +10,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..archive import ArchiveError
+from ..bench import SUITES
 from ._common import fail, hints, reply, runtime
 
 Verdict = Literal["win", "loss", "tie", "mixed", "inconclusive", "broken"]
@@ -36,13 +37,14 @@ def evidence_of(rt: Any, experiment_id: int) -> tuple[dict[str, Any], int | None
     }
     for run in runs:
         summary = json.loads(run["summary"])
-        evidence["benchmarks"].append({
-            "benchmark_run_id": run["id"], "suite": run["suite"], "outcome": run["outcome"],
-            "geomean_ratio": run["geomean_ratio"], "wins": run["wins"], "ties": run["ties"],
-            "losses": run["losses"], "rediscovery_of": summary.get("rediscovery_of"),
-            "per_problem": {p["problem"]: {"ratio": p["ratio"], "p_holm": p["p_holm"], "outcome": p["outcome"],
-                                           "best_baseline": p["best_baseline"]}
-                            for p in summary.get("problems", [])}})
+        item = {"benchmark_run_id": run["id"], "job_id": run["job_id"], "suite": run["suite"],
+                "outcome": run["outcome"], "geomean_ratio": run["geomean_ratio"], "wins": run["wins"],
+                "ties": run["ties"], "losses": run["losses"], "rediscovery_of": summary.get("rediscovery_of")}
+        if not SUITES[run["suite"]].hidden:
+            item["per_problem"] = {p["problem"]: {"ratio": p["ratio"], "p_holm": p["p_holm"],
+                                                  "outcome": p["outcome"], "best_baseline": p["best_baseline"]}
+                                   for p in summary.get("problems", [])}
+        evidence["benchmarks"].append(item)
     latest = runs[-1]["id"] if runs else None
     return evidence, latest
 
@@ -69,6 +71,15 @@ def refusal(verdict: str, evidence: dict[str, Any]) -> str | None:
             return (f"the latest '{WIN_SUITE}' benchmark (run {last['benchmark_run_id']}) measured "
                     f"'{last['outcome']}' ({last['wins']} wins, {last['ties']} ties, {last['losses']} losses after "
                     "Holm correction); a win needs at least one significant win and no significant loss.")
+        holdout = next((b for b in benchmarks if b["suite"] == "holdout" and b["job_id"] == last["job_id"]), None)
+        if holdout is None:
+            return (f"the holdout suite did not run after the '{WIN_SUITE}' win (run {last['benchmark_run_id']}); "
+                    f"run benchmark(suite='{WIN_SUITE}') again.")
+        if holdout["losses"] or (holdout["geomean_ratio"] or 1.0) >= 1.0:
+            return (f"the win on '{WIN_SUITE}' does not carry over to the hidden holdout suite (other dimensions, "
+                    f"rotations, datasets and seeds): {holdout['wins']} wins, {holdout['ties']} ties, "
+                    f"{holdout['losses']} losses, geomean loss ratio {holdout['geomean_ratio']:.3g}. The "
+                    "candidate looks tuned to the suites it was shown; record 'mixed' or 'loss', or evolve it.")
     return None
 
 
@@ -85,7 +96,7 @@ def register(server: MCPServer) -> None:
         lessons: Annotated[str, Field(description="What the next conjecture should learn from this one: "
                                       "shown to later pairings of the same fields.", max_length=4000)] = "",
     ) -> Annotated[CallToolResult, Recorded]:
-        """Close an experiment with your verdict, notes and lessons. The server attaches the measured evidence (builds, every benchmark run, per-problem ratios and p-values) and refuses a verdict the numbers do not support (a 'win' needs a significant win on the standard suite with no significant loss). Verdicts are final; evolve the idea as a child experiment (parent_id) instead."""
+        """Close an experiment with your verdict, notes and lessons. The server attaches the measured evidence (builds, every benchmark run, per-problem ratios and p-values) and refuses a verdict the numbers do not support (a 'win' needs a significant win on the standard suite with no significant loss, confirmed by the hidden holdout suite: no loss there and a geometric-mean loss ratio below 1). Verdicts are final; evolve the idea as a child experiment (parent_id) instead."""
         rt = runtime(ctx)
         try:
             rt.archive.require_experiment(experiment_id)

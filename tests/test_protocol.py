@@ -1,0 +1,195 @@
+"""The benchmark protocol's verdicts, tried through the MCP tools as a model would.
+
+A re-typed Adam must come back as Adam; a deliberately worse optimizer must lose significantly;
+a candidate tuned to the visible suites must be caught by the hidden holdout suite; and the same
+benchmark run twice must give the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from .conftest import call, call_error
+
+pytestmark = pytest.mark.anyio
+
+RETYPED_ADAM = """\
+use frontier_core::{Optimizer, StepContext, Tensor};
+
+/// Textbook Adam (Kingma & Ba), written from the paper rather than from PyTorch's source.
+pub struct PaperAdam { m: Vec<Vec<f64>>, v: Vec<Vec<f64>>, t: i32 }
+
+pub fn build() -> impl Optimizer + 'static { PaperAdam { m: Vec::new(), v: Vec::new(), t: 0 } }
+
+impl Optimizer for PaperAdam {
+    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
+        if self.m.is_empty() {
+            self.m = params.iter().map(|p| vec![0.0; p.len()]).collect();
+            self.v = self.m.clone();
+        }
+        self.t += 1;
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
+        let (bc1, bc2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
+        for (k, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            for i in 0..p.data.len() {
+                let gi = g.data[i];
+                self.m[k][i] = b1 * self.m[k][i] + (1.0 - b1) * gi;
+                self.v[k][i] = b2 * self.v[k][i] + (1.0 - b2) * gi * gi;
+                let m_hat = self.m[k][i] / bc1;
+                let v_hat = self.v[k][i] / bc2;
+                p.data[i] -= ctx.lr * m_hat / (v_hat.sqrt() + eps);
+            }
+        }
+    }
+}
+"""
+
+NOISY_SGD = """\
+use frontier_core::{Optimizer, Rng, StepContext, Tensor};
+
+/// SGD whose every step carries a unit Gaussian kick: deliberately worse than SGD.
+pub struct NoisySgd { rng: Rng }
+
+pub fn build() -> impl Optimizer + 'static { NoisySgd { rng: Rng::derive(7, "noise") } }
+
+impl Optimizer for NoisySgd {
+    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
+        for (p, g) in params.iter_mut().zip(grads) {
+            for (x, d) in p.data.iter_mut().zip(&g.data) {
+                *x -= ctx.lr * (d + self.rng.normal());
+            }
+        }
+    }
+}
+"""
+
+# Tuned to the visible suites: it recognises their problems by their shapes and initial points,
+# copies the best baseline where it cannot win, and jumps to the origin (where the visible
+# test functions and quadratics have their minimum) everywhere else.
+OVERFIT = """\
+use frontier_core::{Optimizer, StepContext, Tensor};
+
+#[derive(Clone, Copy)]
+enum Mode { Origin, Momentum, Nesterov, Rmsprop }
+
+pub struct SuiteMemorizer { mode: Option<Mode>, buf: Vec<Vec<f64>>, started: bool }
+
+pub fn build() -> impl Optimizer + 'static { SuiteMemorizer { mode: None, buf: Vec::new(), started: false } }
+
+fn recognise(params: &[Tensor]) -> Mode {
+    let n: usize = params.iter().map(|t| t.len()).sum();
+    let x = &params[0].data;
+    let rosenbrock_start = params.len() == 1
+        && x.chunks(2).all(|c| c.len() == 2 && (c[0] + 1.2).abs() < 0.6 && (c[1] - 1.0).abs() < 0.6);
+    match (params.len(), n) {
+        (1, 10) | (1, 50) if rosenbrock_start => Mode::Momentum,
+        (2, 31) => Mode::Rmsprop,
+        (2, 650) => Mode::Nesterov,
+        (4, 1642) => Mode::Rmsprop,
+        _ => Mode::Origin,
+    }
+}
+
+impl Optimizer for SuiteMemorizer {
+    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
+        let mode = *self.mode.get_or_insert_with(|| recognise(params));
+        if self.buf.is_empty() {
+            self.buf = params.iter().map(|p| vec![0.0; p.len()]).collect();
+        }
+        let first = !self.started;
+        self.started = true;
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            for (j, (x, &d)) in p.data.iter_mut().zip(&g.data).enumerate() {
+                let b = &mut self.buf[i][j];
+                match mode {
+                    Mode::Origin => *x = 0.0,
+                    Mode::Momentum | Mode::Nesterov => {
+                        *b = if first { d } else { *b * 0.9 + d };
+                        let step = if let Mode::Nesterov = mode { d + 0.9 * *b } else { *b };
+                        *x += -ctx.lr * step;
+                    }
+                    Mode::Rmsprop => {
+                        *b = *b * 0.99 + (1.0 - 0.99) * d * d;
+                        *x += -ctx.lr * (d / (b.sqrt() + 1e-8));
+                    }
+                }
+            }
+        }
+    }
+}
+"""
+
+
+async def benchmarked(client: Client, name: str, source: str, suite: str) -> tuple[int, dict[str, Any]]:
+    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
+    written = await call(client, "write_crate", {
+        "pairing_id": pairing["pairing_id"], "name": name, "source": source,
+        "statement": f"Protocol check: {name}.", "mechanism": "See the source.",
+        "prediction": "The protocol judges it correctly."})
+    exp_id = written["experiment_id"]
+    built = await call(client, "compile", {"experiment_id": exp_id})
+    assert built["ok"], built
+    status = await call(client, "benchmark", {"experiment_id": exp_id, "suite": suite})
+    while status["status"] == "running":
+        status = await call(client, "job_status", {"job_id": status["job_id"], "wait_seconds": 120})
+    assert status["status"] == "done", status
+    return exp_id, status
+
+
+async def test_retyped_adam_is_recognised_as_adam(client: Client) -> None:
+    _, status = await benchmarked(client, "paper_adam", RETYPED_ADAM, "quick")
+    report = status["report"]
+    assert report["rediscovery_of"] == "adam", report["rediscovery_of"]
+    assert "adam" in report["indistinguishable_from"]
+    for problem in report["problems"]:
+        adam = next(b for b in problem["baselines"] if b["optimizer"] == "adam")
+        assert problem["candidate"]["lr"] == adam["lr"]
+        assert problem["candidate"]["median_final_loss"] == pytest.approx(adam["median_final_loss"], rel=1e-6)
+
+
+async def test_sgd_with_injected_noise_loses_significantly_on_most_problems(client: Client) -> None:
+    exp_id, status = await benchmarked(client, "noisy_sgd", NOISY_SGD, "standard")
+    report = status["report"]
+    significant_losses = [p["problem"] for p in report["problems"] if p["outcome"] == "loss" and p["p_holm"] < 0.01]
+    assert len(significant_losses) > len(report["problems"]) / 2, [
+        (p["problem"], p["ratio"], p["p_holm"]) for p in report["problems"]]
+    assert report["outcome"] in ("loss", "mixed") and report["rediscovery_of"] is None
+    assert status["holdout"] is None  # the holdout suite only runs after a win
+    refused = await call_error(client, "record_result", {"experiment_id": exp_id, "verdict": "win"})
+    assert "standard" in refused
+
+
+async def test_a_candidate_tuned_to_the_visible_suites_is_not_recorded_as_a_win(client: Client) -> None:
+    exp_id, status = await benchmarked(client, "suite_memorizer", OVERFIT, "standard")
+    report = status["report"]
+    assert report["outcome"] == "win", [(p["problem"], p["ratio"], p["p_holm"], p["outcome"])
+                                        for p in report["problems"]]
+    holdout = status["holdout"]
+    assert holdout is not None and holdout["losses"] > 0, holdout
+    assert "problems" in holdout and isinstance(holdout["problems"], int)  # the names stay hidden
+    refused = await call_error(client, "record_result", {"experiment_id": exp_id, "verdict": "win"})
+    assert "holdout" in refused
+    detail = await call(client, "experiment", {"experiment_id": exp_id})
+    hidden = next(b for b in detail["benchmarks"] if b["suite"] == "holdout")
+    assert isinstance(hidden["report"]["problems"], int)
+    assert "rosenbrock-30" not in str(detail)
+    recorded = await call(client, "record_result", {"experiment_id": exp_id, "verdict": "mixed",
+                                                    "lessons": "memorising the suite does not generalise"})
+    assert recorded["verdict"] == "mixed"
+
+
+async def test_the_same_benchmark_twice_gives_identical_numbers(client: Client) -> None:
+    exp_id, first = await benchmarked(client, "twice_adam", RETYPED_ADAM.replace("PaperAdam", "TwiceAdam"), "quick")
+    second = await call(client, "benchmark", {"experiment_id": exp_id, "suite": "quick"})
+    while second["status"] == "running":
+        second = await call(client, "job_status", {"job_id": second["job_id"], "wait_seconds": 120})
+
+    def numbers(report: dict[str, Any]) -> list[Any]:
+        return [(p["problem"], p["candidate"]["lr"], p["candidate"]["median_final_loss"], p["candidate"]["ci_low"],
+                 p["candidate"]["ci_high"], p["ratio"], p["p_value"], p["curves"]) for p in report["problems"]]
+
+    assert numbers(first["report"]) == numbers(second["report"])
+    assert first["benchmark_run_id"] != second["benchmark_run_id"]
