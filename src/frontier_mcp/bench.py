@@ -116,6 +116,8 @@ class OptimizerSummary(BaseModel):
     runs: int
     median_test_accuracy: float | None = None
     ns_per_step: float | None = Field(None, description="median optimizer time per step, nanoseconds")
+    evals_per_step: float | None = Field(
+        None, description="median oracle evaluations (gradients + losses, HVP = 2) per step; baselines use 1")
 
 
 class ProblemResult(BaseModel):
@@ -203,8 +205,10 @@ def plan_lines(optimizer: str, suite: Suite, *, phase: str, lrs: dict[str, float
 
 
 def format_line(run: dict[str, Any], curve_points: int) -> str:
+    # The oracle budget equals the step budget: a baseline spends one gradient a step, and a
+    # candidate that calls loss_at/grad_at/hvp inside its step pays for them with steps.
     return (f"id={run['id']} optimizer={run['optimizer']} problem={run['problem']} lr={run['lr']!r} "
-            f"seed={run['seed']} steps={run['steps']} curve_points={curve_points}")
+            f"seed={run['seed']} steps={run['steps']} eval_budget={run['steps']} curve_points={curve_points}")
 
 
 class HarnessError(RuntimeError):
@@ -295,7 +299,13 @@ def _trial_row(run: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
             "best_loss": record.get("best_loss"), "diverged": int(bool(record.get("diverged"))),
             "test_accuracy": record.get("test_accuracy"), "ns_per_step": record.get("ns_per_step"),
             "grad_evals": record.get("grad_evals"), "error": record.get("error"),
-            "curve": record.get("curve")}
+            "curve": record.get("curve"), "steps_done": record.get("steps_done"),
+            "oracle_evals": (record.get("grad_evals") or 0) + (record.get("loss_evals") or 0)}
+
+
+# What of a trial the archive keeps (curves stay in the report; the rest is recomputable).
+TRIAL_COLUMNS = ("phase", "problem", "optimizer", "lr", "seed", "final_loss", "best_loss", "diverged",
+                 "test_accuracy", "ns_per_step", "grad_evals", "error")
 
 
 async def run_optimizer(harness: Harness, optimizer: str, suite: Suite,
@@ -373,6 +383,7 @@ def _summary(optimizer: str, rows: list[dict[str, Any]]) -> OptimizerSummary:
     best = [stats.floored(r["best_loss"]) for r in rows]
     accuracies = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
     times = [r["ns_per_step"] for r in rows if r.get("ns_per_step")]
+    evals = [r["oracle_evals"] / r["steps_done"] for r in rows if r.get("steps_done")]
 
     def finite(x: float) -> float | None:
         return x if math.isfinite(x) else None
@@ -382,7 +393,8 @@ def _summary(optimizer: str, rows: list[dict[str, Any]]) -> OptimizerSummary:
         ci_low=finite(low), ci_high=finite(high), median_best_loss=finite(stats.median(best)),
         diverged=diverged, runs=len(rows),
         median_test_accuracy=stats.median(accuracies) if accuracies else None,
-        ns_per_step=stats.median(times) if times else None)
+        ns_per_step=stats.median(times) if times else None,
+        evals_per_step=stats.median(evals) if evals else None)
 
 
 def _median_curve(rows: list[dict[str, Any]], points: int) -> list[list[float | None]]:

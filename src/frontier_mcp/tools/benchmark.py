@@ -10,7 +10,16 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..archive import ArchiveError
-from ..bench import SUITES, BenchmarkReport, Harness, SuiteSummary, benchmark, render_table, runs_per_optimizer
+from ..bench import (
+    SUITES,
+    TRIAL_COLUMNS,
+    BenchmarkReport,
+    Harness,
+    SuiteSummary,
+    benchmark,
+    render_table,
+    runs_per_optimizer,
+)
 from ..jobs import Job
 from ..runtime import Runtime
 from ._common import fail, hints, reply, runtime
@@ -46,7 +55,7 @@ async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name:
             harness, SUITES[name], cache_dir=rt.lab.cache, toolchain_version=toolchain.version,
             provenance={**provenance, "suite": name},
             progress=lambda done, total, message: rt.jobs.progress(job, done, total, f"{name}: {message}"))
-        rows = [{k: v for k, v in trial.items() if k != "curve"} for trial in trials]
+        rows = [{k: trial.get(k) for k in TRIAL_COLUMNS} for trial in trials]
         run_id = rt.archive.add_benchmark_run(
             experiment["id"], job_id=job.id, suite=name, harness_version=report.harness_version,
             outcome=report.outcome, geomean_ratio=report.geomean_ratio, wins=report.wins, ties=report.ties,

@@ -19,7 +19,7 @@ pub mod speed;
 
 /// Bump whenever a problem, a baseline, the run protocol or the JSON output changes.
 /// It is pinned (with every problem's version and the baselines' version) by a test.
-pub const HARNESS_VERSION: &str = "1.1.0";
+pub const HARNESS_VERSION: &str = "1.2.0";
 
 /// A candidate optimizer's constructor.
 pub type Candidate = fn() -> Box<dyn Optimizer>;

@@ -17,6 +17,9 @@ pub struct RunSpec {
     pub opts: Vec<(String, f64)>,
     /// Optional wall-time budget of the run; the run stops (not diverged) when it is exceeded.
     pub time_limit_ms: Option<u64>,
+    /// Optional oracle budget: the run stops once gradient plus loss evaluations (an HVP costs two
+    /// gradients) reach it, so extra oracle calls inside `step` are paid for with steps.
+    pub eval_budget: Option<u64>,
 }
 
 pub const DEFAULT_CURVE_POINTS: usize = 20;
@@ -56,6 +59,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
     let mut steps = None;
     let mut curve_points = None;
     let mut time_limit_ms = None;
+    let mut eval_budget = None;
     let mut opts: Vec<(String, f64)> = Vec::new();
     for tok in line.split_whitespace() {
         let (k, v) = tok.split_once('=').ok_or_else(|| format!("token '{tok}' is not key=value"))?;
@@ -84,6 +88,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
             "steps" => set(&mut steps, k, parse_u64(k, v)?)?,
             "curve_points" => set(&mut curve_points, k, parse_u64(k, v)? as usize)?,
             "time_limit_ms" => set(&mut time_limit_ms, k, parse_u64(k, v)?)?,
+            "eval_budget" => set(&mut eval_budget, k, parse_u64(k, v)?)?,
             _ => match k.strip_prefix("opt.") {
                 Some(name) if !name.is_empty() => {
                     if opts.iter().any(|(n, _)| n == name) {
@@ -108,6 +113,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
         curve_points: curve_points.unwrap_or(DEFAULT_CURVE_POINTS),
         opts,
         time_limit_ms,
+        eval_budget,
     })
 }
 

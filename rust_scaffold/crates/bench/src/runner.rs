@@ -58,6 +58,8 @@ pub struct RunResult {
     pub oracle_ns: u64,
     /// Stopped by `time_limit_ms` before `steps` (not a divergence).
     pub time_limited: bool,
+    /// Stopped by `eval_budget` before `steps`: its oracle calls used the budget up.
+    pub budget_exhausted: bool,
     pub wall_ns: u64,
     /// Final parameters (not serialized; used by tests and tools).
     pub params: Vec<Tensor>,
@@ -85,6 +87,7 @@ impl RunResult {
             .u("steps_done", self.steps_done)
             .b("diverged", self.diverged)
             .b("time_limited", self.time_limited)
+            .b("budget_exhausted", self.budget_exhausted)
             .opt_str("error", self.error.as_deref())
             .opt_str("error_location", self.error_location.as_deref())
             .f("initial_loss", self.initial_loss)
@@ -218,6 +221,12 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
             }
             best = best.min(l);
             res.curve.push((t, l));
+        }
+        if let Some(budget) = spec.eval_budget {
+            if res.grad_evals + res.loss_evals >= budget && t < spec.steps {
+                res.budget_exhausted = true;
+                break;
+            }
         }
         if let Some(d) = deadline_ns {
             if wall.elapsed().as_nanos() as u64 > d && t < spec.steps {

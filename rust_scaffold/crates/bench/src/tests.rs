@@ -108,5 +108,17 @@ fn version_table_is_pinned() {
                   mlp-mnist1d@1 rosenbrock-30@1 rastrigin-20@1 ackley-30@1 styblinski-tang-20@1 \
                   quadratic-ill-100-k1e4@1 noisy-quadratic-100@1 softmax-wine@1 baselines@1";
     assert_eq!(table.join(" "), pinned, "a version changed: bump HARNESS_VERSION and update this pin");
-    assert_eq!(HARNESS_VERSION, "1.1.0");
+    assert_eq!(HARNESS_VERSION, "1.2.0");
+}
+
+/// Curious spends 1 loss + 3 gradient evaluations of its own per step (hvp = 2), on top of the
+/// step's gradient: with a budget equal to the baselines' steps it gets a fifth of the steps.
+#[test]
+fn eval_budget_charges_oracle_calls_against_steps() {
+    let line = "id=1 optimizer=candidate problem=rosenbrock-10 lr=0.0001 seed=1 steps=100 eval_budget=100";
+    let out = one(line, Some(|| Box::new(Curious)));
+    assert!(out.contains(r#""steps_done":20,"#), "{out}");
+    assert!(out.contains(r#""budget_exhausted":true"#), "{out}");
+    let free = one(&line.replace(" eval_budget=100", ""), Some(|| Box::new(Curious)));
+    assert!(free.contains(r#""steps_done":100,"#) && free.contains(r#""budget_exhausted":false"#), "{free}");
 }

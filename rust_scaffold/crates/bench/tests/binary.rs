@@ -41,7 +41,7 @@ fn run_prints_one_line_per_plan_line() {
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
-    assert!(lines[0].starts_with(r#"{"id":1,"optimizer":"adam","problem":"quadratic-ill-50","lr":0.05,"seed":1,"steps":300,"steps_done":300,"diverged":false,"time_limited":false,"error":null"#), "{}", lines[0]);
+    assert!(lines[0].starts_with(r#"{"id":1,"optimizer":"adam","problem":"quadratic-ill-50","lr":0.05,"seed":1,"steps":300,"steps_done":300,"diverged":false,"time_limited":false,"budget_exhausted":false,"error":null"#), "{}", lines[0]);
     assert!(lines[0].contains(r#""curve":[[0,"#) && lines[0].contains("],[300,"), "{}", lines[0]);
     assert!(lines[1].starts_with(r#"{"id":null,"error":"bad plan line: "#), "{}", lines[1]);
     assert!(lines[2].contains(r#""test_accuracy":0.9"#), "{}", lines[2]);

@@ -18,7 +18,7 @@ fn template_candidate_runs_and_improves() {
     for (problem, lr) in [("rosenbrock-10", 0.001), ("quadratic-ill-50", 0.05), ("logreg-breast-cancer", 0.01)] {
         let line = format!("id=1 optimizer=candidate problem={problem} lr={lr} seed=1 steps=300 curve_points=10");
         let out = run_line(&line, &mut cache, Some(|| Box::new(optimizer::build())));
-        assert!(out.contains(r#""diverged":false,"time_limited":false,"error":null"#), "{out}");
+        assert!(out.contains(r#""diverged":false,"time_limited":false,"budget_exhausted":false,"error":null"#), "{out}");
         assert!(field(&out, "final_loss") < 0.5 * field(&out, "initial_loss"), "{out}");
     }
 }
