@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,8 +116,17 @@ async def build_crate(lab: Lab, name: str, toolchain: Toolchain, sandbox: Sandbo
     if result.timed_out or result.killed_reason:
         note = f"the build was stopped: {result.killed_reason}"
     elif not ok and errors == 0:
-        tail = result.stderr.decode(errors="replace").strip().splitlines()[-8:]
-        note = "cargo failed without a compiler diagnostic: " + " | ".join(tail)
+        stderr = result.stderr.decode(errors="replace")
+        killed = re.search(r"\(signal: \d+, (SIG[A-Z]+)", stderr)
+        if killed or "memory allocation of" in stderr:
+            how = f"killed by {killed.group(1)}" if killed else "out of memory"
+            limits = sandbox.limits
+            note = (f"the build was stopped: the compiler was {how}, most likely at a sandbox limit (memory "
+                    f"{limits.memory_mb} MiB, CPU {limits.cpu_seconds} s, {limits.processes} processes). Reduce "
+                    "compile-time work: macro expansion, const evaluation, huge literals.")
+        else:
+            tail = stderr.strip().splitlines()[-8:]
+            note = "cargo failed without a compiler diagnostic: " + " | ".join(line[:300] for line in tail)
     binary = lab.binary(name) if ok else None
     return BuildOutcome(ok=ok, seconds=result.seconds, diagnostics=diagnostics[:MAX_DIAGNOSTICS],
                         errors=errors, warnings=warnings, binary=binary, note=note, raw=result)

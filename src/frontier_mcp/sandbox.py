@@ -118,6 +118,8 @@ class Sandbox:
             cmd += ["--ro-bind", str(extra), str(extra)]
         for mount in mounts:
             cmd += ["--bind" if mount.writable else "--ro-bind", str(mount.path), str(mount.path)]
+        # bwrap's root is a tmpfs without a size cap: read-only, so only the capped /tmp takes files.
+        cmd += ["--remount-ro", "/"]
         for key, value in env.items():
             cmd += ["--setenv", key, value]
         cmd += ["--chdir", str(cwd), "--", *prlimit, *argv]
