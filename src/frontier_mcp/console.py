@@ -48,7 +48,7 @@ def report_table(report: dict[str, Any]) -> Table:
                         f"(geomean loss ratio {_fmt(report['geomean_ratio'])}, time/step vs Adam "
                         f"{_fmt(report['time_ratio_vs_adam'])})")
     for column in ("problem", "candidate lr", "candidate loss [95% CI]", "best baseline", "baseline loss",
-                   "ratio", "p (Holm)", "diverged", "outcome", "curve (cand / base)"):
+                   "ratio", "p (Holm)", "diverged", "speed-up", "test acc", "outcome", "curve (cand / base)"):
         table.add_column(column, justify="right" if column not in ("problem", "best baseline", "outcome") else "left")
     for p in report["problems"]:
         cand = p["candidate"]
@@ -61,6 +61,7 @@ def report_table(report: dict[str, Any]) -> Table:
                       f"{_fmt(cand['median_final_loss'])} [{_fmt(cand['ci_low'])}, {_fmt(cand['ci_high'])}]",
                       f"{p['best_baseline']} (lr {_fmt(best['lr'])})", _fmt(best["median_final_loss"]),
                       _fmt(p["ratio"]), _fmt(p["p_holm"]), f"{cand['diverged']}/{cand['runs']}",
+                      _fmt(p.get("speedup")), _fmt(cand.get("median_test_accuracy")),
                       f"[{style}]{p['outcome']}[/{style}]", spark)
     return table
 
