@@ -194,3 +194,31 @@ async def test_cancelled_benchmark_leaves_nothing_partial(client: Client, lab_ho
     assert counts(lab_home)["benchmark_runs"] == before
     with sqlite3.connect(lab_home / "state.db") as db:
         assert db.execute("SELECT status FROM jobs WHERE id = ?", (status["job_id"],)).fetchone()[0] == "cancelled"
+
+
+async def test_a_child_experiment_shows_its_diff_and_how_each_problem_changed(client: Client) -> None:
+    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
+    base = {"pairing_id": pairing["pairing_id"], "statement": "Lineage check, generation n.",
+            "mechanism": "SGD with a scaled step.", "prediction": "The child differs from its parent."}
+    ids = []
+    for name, source, parent in (("lineage_parent", GOOD, None),
+                                 ("lineage_child", GOOD.replace("ctx.lr * d", "0.5 * ctx.lr * d"), "parent")):
+        args = {**base, "name": name, "source": source}
+        if parent:
+            args["parent_id"] = ids[0]
+        written = await call(client, "write_crate", args)
+        ids.append(written["experiment_id"])
+        assert (await call(client, "compile", {"experiment_id": ids[-1]}))["ok"]
+        status = await call(client, "benchmark", {"experiment_id": ids[-1], "wait_seconds": 300})
+        assert status["status"] == "done", status
+    detail = await call(client, "experiment", {"experiment_id": ids[1]})
+    assert [a["id"] for a in detail["lineage"]] == ids
+    assert "+" in detail["parent_diff"] and "0.5 * ctx.lr * d" in detail["parent_diff"]
+    assert {row["problem"] for row in detail["vs_parent"]} == {"rosenbrock-10", "quadratic-ill-50",
+                                                               "logreg-breast-cancer"}
+    assert all(row["change"] in ("better", "worse", "same") for row in detail["vs_parent"])
+    assert "curves" not in str(detail["benchmarks"])  # compact unless include_reports
+    full = await call(client, "experiment", {"experiment_id": ids[1], "include_reports": True})
+    assert full["benchmarks"][0]["report"]["problems"][0]["curves"]
+    parent = await call(client, "experiment", {"experiment_id": ids[0]})
+    assert [c["id"] for c in parent["children"]] == [ids[1]]
