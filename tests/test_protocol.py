@@ -7,10 +7,14 @@ benchmark run twice must give the same numbers.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
+
+from frontier_mcp.bench import SUITES
 
 from .conftest import call, call_error
 
@@ -193,3 +197,55 @@ async def test_the_same_benchmark_twice_gives_identical_numbers(client: Client) 
 
     assert numbers(first["report"]) == numbers(second["report"])
     assert first["benchmark_run_id"] != second["benchmark_run_id"]
+
+
+KNOBBED_MOMENTUM = """\
+use frontier_core::{Knob, Optimizer, StepContext, Tensor};
+
+/// Heavy-ball momentum whose momentum coefficient is left to the server's tuner.
+pub struct TunedMomentum { v: Vec<Vec<f64>> }
+
+pub fn build() -> impl Optimizer + 'static { TunedMomentum { v: Vec::new() } }
+
+impl Optimizer for TunedMomentum {
+    fn knobs(&self) -> Vec<Knob> {
+        vec![Knob { name: "beta", low: 0.0, high: 0.99, default: 0.9, log_scale: false }]
+    }
+    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
+        if self.v.is_empty() {
+            self.v = params.iter().map(|p| vec![0.0; p.len()]).collect();
+        }
+        let beta = ctx.knob("beta");
+        for ((p, g), v) in params.iter_mut().zip(grads).zip(self.v.iter_mut()) {
+            for ((x, d), vi) in p.data.iter_mut().zip(&g.data).zip(v.iter_mut()) {
+                *vi = beta * *vi + d;
+                *x -= ctx.lr * *vi;
+            }
+        }
+    }
+}
+"""
+
+
+async def test_declared_knobs_are_tuned_with_the_baselines_budget(client: Client, lab_home: Path) -> None:
+    exp_id, status = await benchmarked(client, "tuned_momentum", KNOBBED_MOMENTUM, "quick")
+    report = status["report"]
+    for problem in report["problems"]:
+        beta = problem["candidate"]["knobs"]["beta"]
+        assert 0.0 <= beta <= 0.99
+        assert problem["candidate"]["lr"] in SUITES["quick"].lr_grid  # the baselines' grid, nothing finer
+    with sqlite3.connect(lab_home / "state.db") as db:
+        tuning = db.execute("SELECT COUNT(*) FROM trials t JOIN benchmark_runs b ON b.id = t.benchmark_run_id "
+                            "WHERE b.experiment_id = ? AND t.phase = 'tune'", (exp_id,)).fetchone()[0]
+    assert tuning == 3 * 9 * 2  # problems x grid points x tuning seeds: the same budget as every baseline
+
+    bad = KNOBBED_MOMENTUM.replace("low: 0.0, high: 0.99", "low: 0.99, high: 0.0").replace("TunedMomentum", "BadKnob")
+    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
+    written = await call(client, "write_crate", {
+        "pairing_id": pairing["pairing_id"], "name": "bad_knob", "source": bad, "statement": "A bad knob range.",
+        "mechanism": "low > high.", "prediction": "The benchmark refuses it clearly."})
+    assert (await call(client, "compile", {"experiment_id": written["experiment_id"]}))["ok"]
+    failed = await call(client, "benchmark", {"experiment_id": written["experiment_id"]})
+    while failed["status"] == "running":
+        failed = await call(client, "job_status", {"job_id": failed["job_id"]})
+    assert failed["status"] == "failed" and "knob 'beta' needs finite low < high" in failed["error"], failed

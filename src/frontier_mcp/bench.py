@@ -116,6 +116,7 @@ class OptimizerSummary(BaseModel):
     runs: int
     median_test_accuracy: float | None = None
     ns_per_step: float | None = Field(None, description="median optimizer time per step, nanoseconds")
+    knobs: dict[str, float] = Field(default_factory=dict, description="tuned values of the candidate's knobs")
     evals_per_step: float | None = Field(
         None, description="median oracle evaluations (gradients + losses, HVP = 2) per step; baselines use 1")
 
@@ -207,8 +208,9 @@ def plan_lines(optimizer: str, suite: Suite, *, phase: str, lrs: dict[str, float
 def format_line(run: dict[str, Any], curve_points: int) -> str:
     # The oracle budget equals the step budget: a baseline spends one gradient a step, and a
     # candidate that calls loss_at/grad_at/hvp inside its step pays for them with steps.
+    knobs = "".join(f" knob.{name}={value!r}" for name, value in (run.get("knobs") or {}).items())
     return (f"id={run['id']} optimizer={run['optimizer']} problem={run['problem']} lr={run['lr']!r} "
-            f"seed={run['seed']} steps={run['steps']} eval_budget={run['steps']} curve_points={curve_points}")
+            f"seed={run['seed']} steps={run['steps']} eval_budget={run['steps']} curve_points={curve_points}{knobs}")
 
 
 class HarnessError(RuntimeError):
@@ -230,6 +232,19 @@ class Harness:
         if not result.ok:
             raise HarnessError(f"the harness did not start: {result.stderr.decode(errors='replace')[-400:]}")
         return json.loads(result.stdout.decode().strip().splitlines()[0])
+
+    async def knobs(self) -> list[dict[str, Any]]:
+        """The candidate's declared knobs (checked by the harness)."""
+        result = await self.sandbox.run([str(self.binary), "knobs"], mounts=[Mount(self.binary)],
+                                        env={"PATH": "/usr/bin:/bin"}, cwd=Path("/tmp"), timeout=30)
+        try:
+            answer = json.loads(result.stdout.decode().strip().splitlines()[0])
+        except (ValueError, IndexError):
+            raise HarnessError(f"the candidate's knobs could not be read: {result.killed_reason or result.returncode}"
+                               ) from None
+        if "error" in answer:
+            raise HarnessError(f"the candidate's knobs() is invalid: {answer['error']}")
+        return list(answer["knobs"])
 
     async def run(self, runs: list[dict[str, Any]], curve_points: int,
                   progress: Callable[[dict[str, Any]], None] | None = None) -> dict[int, dict[str, Any]]:
@@ -299,7 +314,7 @@ def _trial_row(run: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
             "best_loss": record.get("best_loss"), "diverged": int(bool(record.get("diverged"))),
             "test_accuracy": record.get("test_accuracy"), "ns_per_step": record.get("ns_per_step"),
             "grad_evals": record.get("grad_evals"), "error": record.get("error"),
-            "curve": record.get("curve"), "steps_done": record.get("steps_done"),
+            "curve": record.get("curve"), "steps_done": record.get("steps_done"), "knobs": run.get("knobs") or {},
             "oracle_evals": (record.get("grad_evals") or 0) + (record.get("loss_evals") or 0)}
 
 
@@ -308,15 +323,57 @@ TRIAL_COLUMNS = ("phase", "problem", "optimizer", "lr", "seed", "final_loss", "b
                  "test_accuracy", "ns_per_step", "grad_evals", "error")
 
 
-async def run_optimizer(harness: Harness, optimizer: str, suite: Suite,
-                        tick: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
-    tune = plan_lines(optimizer, suite, phase="tune")
-    tuned = await harness.run(tune, suite.curve_points, tick)
-    lrs = choose_lrs(suite, tune, tuned)
-    evaluate = plan_lines(optimizer, suite, phase="eval", lrs=lrs, start_id=len(tune))
+async def run_optimizer(harness: Harness, optimizer: str, suite: Suite, tick: Callable[[dict[str, Any]], None],
+                        knobs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Tune on the tuning seeds, then evaluate the chosen settings on the evaluation seeds."""
+    if knobs:
+        tune_rows, settings = await tune_with_knobs(harness, suite, knobs, tick)
+    else:
+        tune = plan_lines(optimizer, suite, phase="tune")
+        tuned = await harness.run(tune, suite.curve_points, tick)
+        tune_rows = [_trial_row(run, tuned[run["id"]]) for run in tune]
+        settings = {problem: {"lr": lr, "knobs": {}} for problem, lr in choose_lrs(suite, tune, tuned).items()}
+    evaluate = plan_lines(optimizer, suite, phase="eval", lrs={p: v["lr"] for p, v in settings.items()},
+                          start_id=len(tune_rows))
+    for run in evaluate:
+        run["knobs"] = settings[run["problem"]]["knobs"]
     evaluated = await harness.run(evaluate, suite.curve_points, tick)
-    return ([_trial_row(run, tuned[run["id"]]) for run in tune]
-            + [_trial_row(run, evaluated[run["id"]]) for run in evaluate])
+    return tune_rows + [_trial_row(run, evaluated[run["id"]]) for run in evaluate]
+
+
+async def tune_with_knobs(harness: Harness, suite: Suite, knobs: list[dict[str, Any]],
+                          tick: Callable[[dict[str, Any]], None]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Tune the learning rate (on the baselines' grid) and the candidate's knobs jointly with optuna's TPE.
+
+    The budget is the baselines': as many trials as the grid has learning rates, each on every
+    tuning seed. The sampler's seed is fixed per problem, so tuning is reproducible.
+    """
+    import optuna  # imported here: only candidates that declare knobs need it
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows: list[dict[str, Any]] = []
+    settings: dict[str, Any] = {}
+    next_id = 0
+    for spec in suite.problems:
+        seed = int(hashlib.sha256(f"{suite.name}|{spec.name}".encode()).hexdigest()[:8], 16)
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+        for _ in suite.lr_grid:
+            trial = study.ask()
+            lr = trial.suggest_categorical("lr", list(suite.lr_grid))
+            values = {k["name"]: trial.suggest_float(k["name"], k["low"], k["high"], log=k["log_scale"])
+                      for k in knobs}
+            runs: list[dict[str, Any]] = [
+                {"optimizer": CANDIDATE, "problem": spec.name, "lr": lr, "seed": s, "steps": spec.steps,
+                 "phase": "tune", "knobs": values, "id": next_id + i} for i, s in enumerate(suite.tuning_seeds)]
+            next_id += len(runs)
+            results = await harness.run(runs, suite.curve_points, tick)
+            trial_rows = [_trial_row(run, results[run["id"]]) for run in runs]
+            rows += trial_rows
+            score = stats.median([stats.floored(r["final_loss"]) for r in trial_rows])
+            study.tell(trial, math.log(min(score, 1e300)))
+        best = study.best_trial.params
+        settings[spec.name] = {"lr": best["lr"], "knobs": {k["name"]: best[k["name"]] for k in knobs}}
+    return rows, settings
 
 
 def runs_per_optimizer(suite: Suite) -> int:
@@ -355,7 +412,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
         if progress is not None:
             progress(done, total, f"{done}/{total} harness runs")
 
-    candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick)
+    candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick, knobs=await harness.knobs())
     if baseline_trials is None:
         baseline_trials = []
         for name in suite.baselines:
@@ -389,7 +446,8 @@ def _summary(optimizer: str, rows: list[dict[str, Any]]) -> OptimizerSummary:
         return x if math.isfinite(x) else None
 
     return OptimizerSummary(
-        optimizer=optimizer, lr=rows[0]["lr"] if rows else math.nan, median_final_loss=finite(med),
+        optimizer=optimizer, lr=rows[0]["lr"] if rows else math.nan, knobs=rows[0].get("knobs") or {} if rows else {},
+        median_final_loss=finite(med),
         ci_low=finite(low), ci_high=finite(high), median_best_loss=finite(stats.median(best)),
         diverged=diverged, runs=len(rows),
         median_test_accuracy=stats.median(accuracies) if accuracies else None,

@@ -5,7 +5,7 @@
 //! parameters out) and `version`.
 #![forbid(unsafe_code)]
 
-use frontier_core::Optimizer;
+use frontier_core::{Knob, Optimizer};
 use frontier_problems::Problem;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
@@ -80,6 +80,70 @@ pub fn build_optimizer(
     Ok(Box::new(move || frontier_baselines::build(&name, &opts).expect("validated")))
 }
 
+/// The most knobs a candidate may declare: every knob thins the same tuning budget.
+pub const MAX_KNOBS: usize = 4;
+
+/// Checks a candidate's declared knobs and fills in the plan's values (defaults elsewhere).
+pub fn resolve_knobs(declared: &[Knob], given: &[(String, f64)]) -> Result<Vec<(String, f64)>, String> {
+    if declared.len() > MAX_KNOBS {
+        return Err(format!("{} knobs declared; at most {MAX_KNOBS}", declared.len()));
+    }
+    for (i, k) in declared.iter().enumerate() {
+        let valid_name = !k.name.is_empty()
+            && k.name.len() <= 32
+            && k.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid_name {
+            return Err(format!("knob name '{}' must be 1-32 characters of a-z, 0-9 and _", k.name));
+        }
+        if declared[..i].iter().any(|o| o.name == k.name) {
+            return Err(format!("knob '{}' is declared twice", k.name));
+        }
+        let ordered = k.low.is_finite() && k.high.is_finite() && k.low < k.high;
+        if !ordered || !(k.low..=k.high).contains(&k.default) || (k.log_scale && k.low <= 0.0) {
+            return Err(format!(
+                "knob '{}' needs finite low < high, low <= default <= high, and low > 0 on a log scale",
+                k.name
+            ));
+        }
+    }
+    for (name, value) in given {
+        let k = declared.iter().find(|k| k.name == name).ok_or_else(|| format!("knob '{name}' is not declared"))?;
+        if !(k.low..=k.high).contains(value) {
+            return Err(format!("knob '{name}'={value} is outside [{}, {}]", k.low, k.high));
+        }
+    }
+    Ok(declared
+        .iter()
+        .map(|k| {
+            let v = given.iter().find(|(n, _)| n == k.name).map_or(k.default, |(_, v)| *v);
+            (k.name.to_string(), v)
+        })
+        .collect())
+}
+
+/// The `knobs` JSON line: the candidate's declared knobs, or an error.
+pub fn knobs_json(candidate: Option<Candidate>) -> String {
+    let declared = match candidate.map(|c| guard::guarded(|| c().knobs())) {
+        None => Ok(Vec::new()),
+        Some(Ok(k)) => resolve_knobs(&k, &[]).map(|_| k),
+        Some(Err(c)) => Err(format!("panic: {}", c.message)),
+    };
+    match declared {
+        Ok(knobs) => {
+            let items: Vec<String> = knobs
+                .iter()
+                .map(|k| {
+                    let mut o = json::Obj::new();
+                    o.str("name", k.name).f("low", k.low).f("high", k.high).f("default", k.default).b("log_scale", k.log_scale);
+                    o.finish()
+                })
+                .collect();
+            format!("{{\"knobs\":[{}]}}", items.join(","))
+        }
+        Err(e) => json::Obj::new().str("error", &e).finish(),
+    }
+}
+
 /// The `list` JSON line.
 pub fn list_json(candidate: Option<Candidate>) -> String {
     let mut probs = Vec::new();
@@ -129,6 +193,9 @@ pub fn run_line(line: &str, cache: &mut ProblemCache, candidate: Option<Candidat
         Ok(s) => s,
         Err(e) => return bad(e),
     };
+    if spec.optimizer != "candidate" && !spec.knobs.is_empty() {
+        return bad("knob.* values are for the candidate; baselines take opt.*".into());
+    }
     let make = match build_optimizer(&spec.optimizer, &spec.opts, candidate) {
         Ok(m) => m,
         Err(e) => return bad(e),
@@ -181,6 +248,10 @@ pub fn main_with(candidate: Option<Candidate>) -> ExitCode {
         }
         "list" => {
             let _ = writeln!(out, "{}", list_json(candidate));
+            ExitCode::SUCCESS
+        }
+        "knobs" => {
+            let _ = writeln!(out, "{}", knobs_json(candidate));
             ExitCode::SUCCESS
         }
         "run" => {

@@ -15,6 +15,8 @@ pub struct RunSpec {
     pub curve_points: usize,
     /// `opt.<key>=<float>` options for a baseline.
     pub opts: Vec<(String, f64)>,
+    /// `knob.<name>=<float>` values for the candidate's declared knobs.
+    pub knobs: Vec<(String, f64)>,
     /// Optional wall-time budget of the run; the run stops (not diverged) when it is exceeded.
     pub time_limit_ms: Option<u64>,
     /// Optional oracle budget: the run stops once gradient plus loss evaluations (an HVP costs two
@@ -61,6 +63,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
     let mut time_limit_ms = None;
     let mut eval_budget = None;
     let mut opts: Vec<(String, f64)> = Vec::new();
+    let mut knobs: Vec<(String, f64)> = Vec::new();
     for tok in line.split_whitespace() {
         let (k, v) = tok.split_once('=').ok_or_else(|| format!("token '{tok}' is not key=value"))?;
         if v.is_empty() {
@@ -89,15 +92,17 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
             "curve_points" => set(&mut curve_points, k, parse_u64(k, v)? as usize)?,
             "time_limit_ms" => set(&mut time_limit_ms, k, parse_u64(k, v)?)?,
             "eval_budget" => set(&mut eval_budget, k, parse_u64(k, v)?)?,
-            _ => match k.strip_prefix("opt.") {
-                Some(name) if !name.is_empty() => {
-                    if opts.iter().any(|(n, _)| n == name) {
-                        return Err(format!("duplicate key '{k}'"));
-                    }
-                    opts.push((name.to_string(), parse_f64(k, v)?));
+            _ => {
+                let (list, name) = match (k.strip_prefix("opt."), k.strip_prefix("knob.")) {
+                    (Some(name), _) => (&mut opts, name),
+                    (_, Some(name)) => (&mut knobs, name),
+                    _ => return Err(format!("unknown key '{k}'")),
+                };
+                if name.is_empty() || list.iter().any(|(n, _)| n == name) {
+                    return Err(format!("empty or duplicate key '{k}'"));
                 }
-                _ => return Err(format!("unknown key '{k}'")),
-            },
+                list.push((name.to_string(), parse_f64(k, v)?));
+            }
         }
     }
     fn need<T>(o: Option<T>, k: &str) -> Result<T, String> {
@@ -112,6 +117,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
         steps: need(steps, "steps")?,
         curve_points: curve_points.unwrap_or(DEFAULT_CURVE_POINTS),
         opts,
+        knobs,
         time_limit_ms,
         eval_budget,
     })

@@ -161,6 +161,20 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         }
     };
 
+    let knobs = match guarded(|| opt.knobs()).map_err(|c| format!("panic: {}", c.message)).and_then(|declared| {
+        crate::resolve_knobs(&declared, &spec.knobs).map_err(|e| format!("knobs: {e}"))
+    }) {
+        Ok(k) => k,
+        Err(e) => {
+            res.diverged = true;
+            res.error = Some(e);
+            res.final_loss = None;
+            res.best_loss = Some(best);
+            res.wall_ns = wall.elapsed().as_nanos() as u64;
+            return res;
+        }
+    };
+
     let marks = curve_steps(spec.steps, spec.curve_points);
     let mut next_mark = 1; // marks[0] == 0 is recorded above
     let deadline_ns = spec.time_limit_ms.map(|ms| ms.saturating_mul(1_000_000));
@@ -182,7 +196,7 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
             best = best.min(loss);
         }
         let oracle = BatchOracle { problem, batch: bref, lens: &lens };
-        let ctx = StepContext::new(t, loss, spec.lr, &oracle);
+        let ctx = StepContext::new(t, loss, spec.lr, &oracle).with_knobs(&knobs);
         let t0 = Instant::now();
         let r = guarded(|| opt.step(&mut params, &grads, &ctx));
         let ns = t0.elapsed().as_nanos() as u64;

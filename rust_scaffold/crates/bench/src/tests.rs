@@ -1,7 +1,7 @@
 //! Harness behaviour with hand-made candidates (panics, oracle calls, shape changes) and the
 //! pinned version table.
 use super::*;
-use frontier_core::{StepContext, Tensor};
+use frontier_core::{Knob, StepContext, Tensor};
 
 fn one(line: &str, cand: Option<Candidate>) -> String {
     run_line(line, &mut ProblemCache::default(), cand)
@@ -121,4 +121,41 @@ fn eval_budget_charges_oracle_calls_against_steps() {
     assert!(out.contains(r#""budget_exhausted":true"#), "{out}");
     let free = one(&line.replace(" eval_budget=100", ""), Some(|| Box::new(Curious)));
     assert!(free.contains(r#""steps_done":100,"#) && free.contains(r#""budget_exhausted":false"#), "{free}");
+}
+
+struct Knobbed;
+impl Optimizer for Knobbed {
+    fn knobs(&self) -> Vec<Knob> {
+        vec![Knob { name: "scale", low: 0.1, high: 10.0, default: 1.0, log_scale: true }]
+    }
+    fn step(&mut self, p: &mut [Tensor], g: &[Tensor], ctx: &StepContext) {
+        let scale = ctx.knob("scale");
+        for (x, d) in p[0].data.iter_mut().zip(&g[0].data) {
+            *x -= scale * ctx.lr * d;
+        }
+    }
+}
+
+/// A knob's value reaches the step; scale=2 at lr equals scale=1 at 2 lr, bit for bit.
+#[test]
+fn knobs_reach_the_candidate_and_are_checked() {
+    let make: Candidate = || Box::new(Knobbed);
+    let strip = |s: String| s.split(r#","optimizer_ns""#).next().unwrap().split(r#""lr""#).nth(1).unwrap().to_string();
+    let at = |extra: &str, lr: &str| {
+        strip(one(&format!("id=1 optimizer=candidate problem=quadratic-ill-50 lr={lr} seed=1 steps=20{extra}"), Some(make)))
+    };
+    let doubled = at(" knob.scale=2", "0.001");
+    let plain = at("", "0.002");
+    assert_eq!(doubled.split_once(',').unwrap().1, plain.split_once(',').unwrap().1);
+    assert!(one("id=1 optimizer=candidate problem=quadratic-ill-50 lr=0.1 seed=1 steps=5 knob.scale=50", Some(make))
+        .contains("outside [0.1, 10]"));
+    assert!(one("id=1 optimizer=candidate problem=quadratic-ill-50 lr=0.1 seed=1 steps=5 knob.other=1", Some(make))
+        .contains("knob 'other' is not declared"));
+    assert!(one("id=1 optimizer=adam problem=quadratic-ill-50 lr=0.1 seed=1 steps=5 knob.scale=1", None)
+        .contains("baselines take opt.*"));
+    assert_eq!(
+        knobs_json(Some(make)),
+        r#"{"knobs":[{"name":"scale","low":0.1,"high":10.0,"default":1.0,"log_scale":true}]}"#
+    );
+    assert_eq!(knobs_json(Some(|| Box::new(Curious))), r#"{"knobs":[]}"#);
 }

@@ -153,6 +153,7 @@ pub struct StepContext<'a> {
     /// The learning rate chosen by the tuner.
     pub lr: f64,
     oracle: &'a dyn Oracle,
+    knobs: &'a [(String, f64)],
     loss_evals: Cell<u64>,
     grad_evals: Cell<u64>,
     hvp_evals: Cell<u64>,
@@ -167,10 +168,28 @@ impl<'a> StepContext<'a> {
             loss,
             lr,
             oracle,
+            knobs: &[],
             loss_evals: Cell::new(0),
             grad_evals: Cell::new(0),
             hvp_evals: Cell::new(0),
             oracle_ns: Cell::new(0),
+        }
+    }
+
+    /// The tuned values of the optimizer's declared knobs (set by the harness).
+    pub fn with_knobs(mut self, knobs: &'a [(String, f64)]) -> StepContext<'a> {
+        self.knobs = knobs;
+        self
+    }
+
+    /// The tuned value of a knob the optimizer declared in [`Optimizer::knobs`].
+    ///
+    /// # Panics
+    /// If no knob of that name was declared (the harness reports the run as failed).
+    pub fn knob(&self, name: &str) -> f64 {
+        match self.knobs.iter().find(|(n, _)| n == name) {
+            Some((_, v)) => *v,
+            None => panic!("knob '{name}' is not declared in knobs()"),
         }
     }
 
@@ -266,9 +285,27 @@ impl<'a> StepContext<'a> {
 ///
 /// State is allocated lazily on the first `step` (shapes are only known then); after that a
 /// step should not allocate.
+/// A hyperparameter a candidate hands to the server's tuner: the model owns the structure, the
+/// tuner owns the knobs. Read its tuned value with [`StepContext::knob`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Knob {
+    pub name: &'static str,
+    pub low: f64,
+    pub high: f64,
+    /// Used when the tuner has not set the knob.
+    pub default: f64,
+    /// Search on a log scale (for scales spanning decades, like an epsilon).
+    pub log_scale: bool,
+}
+
 pub trait Optimizer {
     fn name(&self) -> &str {
         "candidate"
+    }
+    /// Hyperparameters for the tuner, with their ranges (at most 4). The learning rate is always
+    /// tuned and needs no knob. Tuning gets the same number of trials however many knobs there are.
+    fn knobs(&self) -> Vec<Knob> {
+        Vec::new()
     }
     /// One update. `params` and `grads` are the model's tensors, each with its shape;
     /// `grads` is the gradient of `ctx.loss` at `params` on the current minibatch.
@@ -278,6 +315,9 @@ pub trait Optimizer {
 impl<T: Optimizer + ?Sized> Optimizer for Box<T> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn knobs(&self) -> Vec<Knob> {
+        (**self).knobs()
     }
     fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
         (**self).step(params, grads, ctx)
