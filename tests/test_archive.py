@@ -75,7 +75,7 @@ def test_verdicts_are_final(tmp_path: Path) -> None:
 
 def test_queries_cannot_write(tmp_path: Path) -> None:
     archive, _ = make(tmp_path)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(sqlite3.DatabaseError):
         archive.query("DELETE FROM pairings")
     assert archive.counts()["pairings"] == 1
 
