@@ -102,8 +102,8 @@ async def measure(home: Path, reps: int, curve: bool) -> None:
     r1, r2 = median(runs_only[1]), median(runs_only[2])
     print(f"harness runs alone (run_optimizer, candidate): 1 worker {fmt_s(r1)}, 2 workers {fmt_s(r2)}; "
           f"speed-up {r1 / r2:.2f}x")
-    print(f"rest of benchmark() (cache, judging, statistics; serial): ~{fmt_s(one - r1)} with 1 worker, "
-          f"~{fmt_s(two - r2)} with 2 workers")
+    print(f"rest of benchmark() (cache, judging, statistics; serial), as a difference of two noisy medians: "
+          f"{one - r1:+.2f} s with 1 worker, {two - r2:+.2f} s with 2 workers")
     per_day = 86400 / two
     verdict("standard_suite", f"{fmt_s(two)} per candidate on 2 workers (~{per_day:,.0f} candidates/day)",
             f"<= {TARGET_S:.0f} s", two <= TARGET_S, f"cold run with baselines {fmt_s(cold)}")
