@@ -1,4 +1,5 @@
-"""`frontier-mcp`: serve on stdio (default), or demo, history, show, leaderboard, doctor, config.
+"""`frontier-mcp`: serve on stdio (default), or demo, history, show, leaderboard, report, lineage,
+pairings, doctor, config.
 
 While serving, stdout is the MCP protocol: everything human goes to stderr.
 """
@@ -34,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     board = sub.add_parser("leaderboard", help="experiments ranked by loss ratio against the best baseline")
     board.add_argument("--limit", type=int, default=30)
     board.add_argument("--suite", choices=["quick", "standard"])
+    report = sub.add_parser("report", help="write self-contained HTML pages to <lab>/reports/ and print their paths")
+    target = report.add_mutually_exclusive_group(required=True)
+    target.add_argument("id", type=int, nargs="?", help="one experiment (its ancestors' and descendants' pages too)")
+    target.add_argument("--all", action="store_true", help="every experiment, plus index.html")
+    lineage = sub.add_parser("lineage", help="tree of an experiment's ancestors and descendants with their results")
+    lineage.add_argument("id", type=int)
+    pairs = sub.add_parser("pairings", help="field pairs proposed so far: experiments, best ratio, failures")
+    pairs.add_argument("--limit", type=int, default=100)
     sub.add_parser("doctor", help="check cargo, the sandbox and the lab; build the harness once")
     sub.add_parser("config", help="print the config blocks for MCP clients")
     verify = sub.add_parser("verify-baselines", help="replay recorded PyTorch trajectories through the baselines")
@@ -57,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         return console.show(settings, args.id, with_source=args.source)
     if command == "leaderboard":
         return console.leaderboard(settings, limit=args.limit, suite=args.suite)
+    if command == "report":
+        return console.report(settings, args.id, every=args.all)
+    if command == "lineage":
+        return console.lineage(settings, args.id)
+    if command == "pairings":
+        return console.pairings(settings, limit=args.limit)
     if command == "doctor":
         return console.doctor(settings)
     if command == "verify-baselines":

@@ -122,6 +122,98 @@ def show(settings: Settings, experiment_id: int, *, with_source: bool) -> int:
     return 0
 
 
+def report(settings: Settings, experiment_id: int | None, *, every: bool) -> int:
+    """HTML pages in <lab>/reports/: one experiment and its lineage, or every experiment."""
+    from .archive import ArchiveError
+    from .report import family, write_reports
+
+    archive = Archive(settings.db_path)
+    reports_dir = settings.home / "reports"
+    if every:
+        ids = [row["id"] for row in archive.query("SELECT id FROM experiments ORDER BY id")]
+    else:
+        assert experiment_id is not None
+        try:
+            archive.require_experiment(experiment_id)
+        except ArchiveError as exc:
+            err.print(f"[red]{exc}[/red]")
+            return 1
+        # The page links to its ancestors' and descendants' pages: write those too.
+        ids = [experiment_id] + [i for i in family(archive, experiment_id) if i != experiment_id]
+    paths = write_reports(archive, reports_dir, ids)
+    for path in paths:
+        print(path)
+    err.print(f"{len(paths)} page(s) and {reports_dir / 'index.html'} written")
+    return 0
+
+
+def _node_label(row: dict[str, Any], *, this: bool = False) -> str:
+    from rich.markup import escape
+
+    style = {"win": "green", "loss": "red", "broken": "red"}.get(row["verdict"] or row["outcome"] or "", "yellow")
+    run = (f"{row['outcome']} on {row['suite']}, ratio {_fmt(row['geomean_ratio'])}" if row["outcome"]
+           else "not benchmarked")
+    holdout = f", holdout {row['holdout']}" if row["holdout"] else ""
+    name = f"[bold]#{row['id']} {escape(row['name'])}[/bold]" + (" ◀ this" if this else "")
+    return (f"{name}  {row['status']}  [{style}]{run}{holdout}[/{style}]  "
+            f"verdict [{style}]{row['verdict'] or '-'}[/{style}]")
+
+
+def lineage(settings: Settings, experiment_id: int) -> int:
+    """A tree from the oldest ancestor down: the chain to this experiment, and everything below it."""
+    from rich.tree import Tree
+
+    from .archive import ArchiveError
+    from .report import descendants, experiment_row, field_name
+
+    archive = Archive(settings.db_path)
+    try:
+        target = experiment_row(archive, experiment_id)
+    except ArchiveError as exc:
+        err.print(f"[red]{exc}[/red]")
+        return 1
+    chain = archive.lineage(experiment_id)
+    root = experiment_row(archive, chain[0]["id"])
+    tree = Tree(_node_label(root, this=root["id"] == experiment_id))
+    node = tree
+    for ancestor in chain[1:]:
+        row = experiment_row(archive, ancestor["id"])
+        node = node.add(_node_label(row, this=row["id"] == experiment_id))
+    nodes = {experiment_id: node}
+    below = descendants(archive, experiment_id)
+    for child in sorted(below, key=lambda r: (r["depth"], r["id"])):
+        parent = nodes.get(child["parent_id"])
+        if parent is not None:
+            nodes[child["id"]] = parent.add(_node_label(experiment_row(archive, child["id"])))
+    out.print(f"Lineage of #{experiment_id} {target['name']} "
+              f"[{field_name(target['field_a'])} × {field_name(target['field_b'])}]: "
+              f"{len(chain) - 1} ancestor(s), {len(below)} descendant(s)", markup=False, highlight=False)
+    out.print(tree)
+    return 0
+
+
+def pairings(settings: Settings, *, limit: int) -> int:
+    """Every pair of fields proposed so far: how often, how many experiments, best ratio, failures."""
+    from .report import field_name, pairing_rows
+
+    rows = pairing_rows(Archive(settings.db_path))
+    table = Table(title=f"{len(rows)} field pair(s) proposed (best ratio over the visible suites; failures: "
+                        "verdict loss or broken)")
+    for column in ("fields", "proposed", "experiments", "best ratio", "wins", "failures", "last proposed"):
+        table.add_column(column, justify="left" if column == "fields" else "right")
+    for row in rows[:limit]:
+        a, _, b = row["pair_key"].partition("|")
+        style = "green" if row["wins"] else ("red" if row["failures"] else "")
+        table.add_row(f"{field_name(a)} × {field_name(b)}", str(row["proposed"]), str(row["experiments"]),
+                      _fmt(row["best_ratio"]), str(row["wins"]),
+                      f"[{style}]{row['failures']}[/{style}]" if style else str(row["failures"]),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(row["last_proposed"])))
+    out.print(table)
+    if len(rows) > limit:
+        out.print(f"... {len(rows) - limit} more (--limit)")
+    return 0
+
+
 # -- doctor ---------------------------------------------------------------------------------
 
 def doctor(settings: Settings) -> int:
