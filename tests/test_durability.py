@@ -70,7 +70,8 @@ async def test_kill_9_mid_benchmark_leaves_an_interrupted_job_and_no_partial_row
             status = await call(first, "job_status", {"job_id": job_id, "wait_seconds": 0.5})
         assert status["status"] == "running" and status["done"] > 0, status
         assert live_processes_matching(f"cand_{name}"), "the benchmark should be running"
-        os.kill(pid_with_marker(marker), signal.SIGKILL)
+        killed_pid = pid_with_marker(marker)
+        os.kill(killed_pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             await call(first, "history", {"limit": 1})
     # --die-with-parent: the sandboxes die with the server, none is left behind.
@@ -94,6 +95,9 @@ async def test_kill_9_mid_benchmark_leaves_an_interrupted_job_and_no_partial_row
     with db(lab_home) as conn:
         runs = conn.execute("SELECT job_id FROM benchmark_runs WHERE experiment_id = ?", (exp_id,)).fetchall()
     assert runs == [(again["job_id"],)]
+    # As root, the killed server's pids cgroups were swept by the next server.
+    for base in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
+        assert not list(base.glob(f"frontier-mcp-{killed_pid}-*"))
 
 
 async def test_two_servers_twenty_concurrent_calls_lose_and_duplicate_nothing(lab_home: Path) -> None:

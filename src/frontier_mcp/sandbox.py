@@ -42,6 +42,7 @@ _SANDBOX_UID = 65534
 _LAUNCH_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 _CGROUP_PREFIX = "frontier-mcp-"
 _cgroup_counter = itertools.count()
+_swept: list[bool] = []
 
 
 class SandboxUnavailable(RuntimeError):
@@ -291,6 +292,9 @@ class PidsCgroup:
         base = cls.root()
         if base is None:
             return None
+        if not _swept:
+            _swept.append(True)
+            cls.sweep(base)
         path = base / f"{_CGROUP_PREFIX}{os.getpid()}-{next(_cgroup_counter)}"
         try:
             path.mkdir()
@@ -301,6 +305,18 @@ class PidsCgroup:
                 path.rmdir()
             return None
         return cls(path)
+
+    @classmethod
+    def sweep(cls, base: Path) -> None:
+        """Remove the cgroups a server killed mid-run left behind (their server pid is gone)."""
+        for stale in base.glob(f"{_CGROUP_PREFIX}*"):
+            try:
+                owner = int(stale.name[len(_CGROUP_PREFIX):].split("-")[0])
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                cls(stale).destroy()
+            except (ValueError, PermissionError):
+                continue
 
     def pids(self) -> list[int]:
         try:
