@@ -470,7 +470,7 @@ def _source_section(source: str, marked: set[int]) -> str:
     rows = "".join(f'<tr id="L{n}"{flagged if n in marked else ""}><td class="n">{n}</td>'
                    f"<td>{esc(line)}</td></tr>" for n, line in enumerate(source.splitlines() or [""], 1))
     note = " Lines the compiler flagged are shaded." if marked else ""
-    return (f'<h2 id="source">Source (optimizer.rs)</h2><p class="sub">{source.count(chr(10)) + 1} lines.{note}</p>'
+    return (f'<h2 id="source">Source (optimizer.rs)</h2><p class="sub">{len(source.splitlines())} lines.{note}</p>'
             f'<table class="src"><tbody>{rows}</tbody></table>')
 
 
