@@ -43,10 +43,14 @@ def _fmt(value: Any, spec: str = ".3g") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _interval(timing: dict[str, Any] | None) -> str:
+    return f" [{_fmt(timing['ci_low'])}, {_fmt(timing['ci_high'])}] on {timing['problem']}" if timing else ""
+
+
 def report_table(report: dict[str, Any]) -> Table:
     table = Table(title=f"suite '{report['suite']}': outcome {report['outcome']} "
                         f"(geomean loss ratio {_fmt(report['geomean_ratio'])}, time/step vs Adam "
-                        f"{_fmt(report['time_ratio_vs_adam'])})")
+                        f"{_fmt(report['time_ratio_vs_adam'])}{_interval(report.get('timing'))})")
     for column in ("problem", "candidate lr", "candidate loss [95% CI]", "best baseline", "baseline loss",
                    "ratio", "p (Holm)", "diverged", "speed-up", "test acc", "outcome", "curve (cand / base)"):
         table.add_column(column, justify="right" if column not in ("problem", "best baseline", "outcome") else "left")

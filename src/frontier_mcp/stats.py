@@ -45,6 +45,18 @@ def median_ci(values: Sequence[float], *, confidence: float = 0.95, seed: int = 
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def ratio_of_medians_ci(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95,
+                        seed: int = 0) -> tuple[float, float]:
+    """Paired percentile-bootstrap interval of median(a) / median(b) (pairs resampled together)."""
+    from scipy import stats
+
+    result = stats.bootstrap((np.asarray(a, dtype=float), np.asarray(b, dtype=float)),
+                             lambda x, y, axis=-1: np.median(x, axis=axis) / np.median(y, axis=axis),
+                             paired=True, vectorized=True, confidence_level=confidence, n_resamples=2000,
+                             method="percentile", rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def paired_log_wilcoxon(candidate: Sequence[float], baseline: Sequence[float]) -> float:
     """Two-sided p-value of the paired Wilcoxon signed-rank test on log losses (1.0 if all tie)."""
     a = np.log(np.asarray([floored(x) for x in candidate]))
