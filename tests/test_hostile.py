@@ -1,10 +1,9 @@
 """The hostile suite: one test per attack a model-written crate could try, each through the real tools.
 
 Every crate here goes through a real MCP client, the real server over stdio, real cargo and real
-bubblewrap. Runtime attacks are written so that they pass the source checks (`use std as s;`
-reaches `s::fs`, `s::net`, `s::process`, `s::os` past the validator's `std::fs` pattern), so the
-*sandbox* is what contains them; compile-time attacks the validator rejects are also pushed past it
-(the source goes straight into the archive) to prove the sandbox contains them too.
+bubblewrap. The source checks refuse every attack (each test checks that too), so the attacks are
+written straight into the archive, past the checks, and then compiled and benchmarked through the
+real tools: the *sandbox* alone must contain them.
 
 A probe reports what it saw by panicking: the harness catches the panic and stores its message as
 the run's error, which is where these tests read it (and where the model would).
@@ -150,10 +149,31 @@ async def _benchmark(client: Client, exp_id: int) -> dict[str, Any]:
     return status
 
 
+async def _forced(client: Client, home: Path, name: str, source: str) -> int:
+    """An experiment written straight into the archive, past the source checks (which refuse every
+    attack here: `std` renamed, std::fs...), then compiled by the real tool: the sandbox alone must
+    contain what it does."""
+    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
+    assert "renaming `std`" in await call_error(client, "write_crate", {
+        "pairing_id": pairing["pairing_id"], "name": name, "source": source, "statement": "A hostile crate.",
+        "mechanism": "It attacks the host.", "prediction": "The validator refuses it."})
+    archive = Archive(home / "state.db")
+    try:
+        exp_id, _ = archive.add_experiment(
+            name=name, pairing_id=pairing["pairing_id"], parent_id=None, source=source,
+            normalized_sha256=normalized_hash(source), statement="A hostile crate from the test suite.",
+            mechanism="It attacks the host.", prediction="The sandbox contains it.")
+    finally:
+        archive.close()
+    built = await call(client, "compile", {"experiment_id": exp_id})
+    assert built["ok"], built
+    return exp_id
+
+
 async def run_attack(client: Client, home: Path, name: str, attack: str) -> tuple[dict[str, Any], list[str]]:
-    """Write, compile and benchmark the attack; the server must stay up and the archive intact."""
+    """Compile and benchmark the attack; the server must stay up and the archive intact."""
     before = snapshot(home)
-    exp_id = await _compiled(client, name, PRELUDE + attack)
+    exp_id = await _forced(client, home, name, PRELUDE + attack)
     status = await _benchmark(client, exp_id)
     assert status["status"] == "done", status
     errors = trial_errors(home, exp_id)

@@ -34,7 +34,12 @@ def test_each_forbidden_construct_is_reported_on_its_line() -> None:
         'const S: &str = env!("HOME");': "env!",
         "extern crate libc;": "extern crate",
         "use std::process::Command;": "std::process",
-        "use std::{fs, io};": "std::process",
+        "use std::{fs, io};": "std::fs",
+        "use std as s;": "renaming `std`",
+        "macro_rules! m { ($a:ident) => { std::$a::read(\"/x\") } }": "macro variable",
+        "fn out() { let _ = std::io::stdout(); }": "std::io",
+        "fn t() { std::thread::spawn(|| ()); }": "std::thread",
+        "use ::core::{f64, mem, panic};": "std::panic",
         "mod other;": "mod name;",
         'fn f() { println!("hi"); }': "printing",
         "use frontier_bench::problems_cache;": "frontier_core",
@@ -44,6 +49,12 @@ def test_each_forbidden_construct_is_reported_on_its_line() -> None:
         assert findings, line
         assert any(expected in f.message for f in findings), (line, findings)
         assert findings[0].line == GOOD.count("\n") + 2, (line, findings)
+
+
+def test_the_std_an_optimizer_needs_is_allowed() -> None:
+    source = GOOD + "use std::collections::HashMap;\nuse std::{f64::consts::PI, cmp::Ordering, mem};\n" \
+                    "fn f(x: f64) -> f64 { std::f64::consts::E * x.max(core::f64::EPSILON) }\n"
+    assert check_source(source, 64 * 1024) == []
 
 
 def test_mentions_in_comments_and_strings_are_fine() -> None:

@@ -115,10 +115,8 @@ _FORBIDDEN: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bextern\s*\"|#\s*\[\s*(link|no_mangle|export_name|link_section)\b"),
      "FFI and linker attributes are forbidden"),
     (re.compile(r"\b(global_)?asm\s*!"), "inline assembly is forbidden"),
-    (re.compile(r"\bstd\s*::\s*(process|net|fs|env|os)\b"),
-     "std::process, std::net, std::fs, std::env and std::os are forbidden; an optimizer only does arithmetic"),
-    (re.compile(r"\bstd\s*::\s*\{[^}]*\b(process|net|fs|env|os)\b"),
-     "std::process, std::net, std::fs, std::env and std::os are forbidden; an optimizer only does arithmetic"),
+    (re.compile(r"\b(std|core|alloc)\s+as\b|\b(std|core|alloc)\s*::\s*\$"),
+     "renaming `std` (or reaching it through a macro variable) is not allowed: write `std::...` paths"),
     (re.compile(r"\bfrontier_(bench|problems|baselines)\b"),
      "only `frontier_core` and `std` may be used: the harness's crates hold the problems and data, which an "
      "optimizer must not see"),
@@ -127,6 +125,32 @@ _FORBIDDEN: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(print|println|eprint|eprintln|dbg)\s*!"),
      "printing is not allowed (stdout carries the harness's results); remove print!/println!/dbg!"),
 ]
+
+
+# The parts of std an optimizer needs. Everything else (io, fs, net, process, env, os, thread, time,
+# panic hooks...) is refused: besides the host, those would let a candidate write to the harness's
+# stdout and forge its own results. The sandbox protects the machine; this protects the numbers.
+STD_ALLOWED = frozenset({
+    "f64", "f32", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+    "cmp", "mem", "iter", "ops", "collections", "vec", "num", "cell", "rc", "boxed", "slice", "array",
+    "convert", "default", "marker", "option", "result", "string", "borrow", "fmt", "hint", "hash", "char",
+    "str", "primitive", "any", "clone", "prelude",
+})
+_STD_PATH = re.compile(r"\b(?:std|core|alloc)\s*::\s*(?:\{([^}]*)\}|(\w+))")
+
+
+def _std_findings(code: str) -> list[Finding]:
+    findings = []
+    for match in _STD_PATH.finditer(code):
+        group, single = match.group(1), match.group(2)
+        names = [single] if single else [n.split("::")[0].strip() for n in (group or "").split(",")]
+        for name in names:
+            name = name.split(" as ")[0].strip()
+            if name and name not in STD_ALLOWED:
+                line = code.count("\n", 0, match.start()) + 1
+                findings.append(Finding(line, f"`std::{name}` is not available to an optimizer; use only "
+                                              f"{', '.join(sorted(STD_ALLOWED - {'prelude', 'primitive'}))}"))
+    return findings
 
 
 def check_source(source: str, max_bytes: int) -> list[Finding]:
@@ -143,6 +167,7 @@ def check_source(source: str, max_bytes: int) -> list[Finding]:
         for match in pattern.finditer(code):
             line = code.count("\n", 0, match.start()) + 1
             findings.append(Finding(line, message))
+    findings += _std_findings(code)
     if not re.search(r"\bpub\s+fn\s+build\s*\(\s*\)", code):
         findings.append(Finding(1, "the file must define `pub fn build() -> impl Optimizer + 'static` "
                                    "returning your optimizer"))
