@@ -89,10 +89,16 @@ def test_lineage_history_and_leaderboard(tmp_path: Path) -> None:
         archive.add_benchmark_run(exp_id, job_id=None, suite="quick", harness_version="h", outcome="tie",
                                   geomean_ratio=ratio, wins=0, ties=1, losses=0, summary={}, provenance={},
                                   seconds=1.0, trials=[])
+    archive.add_benchmark_run(root, job_id=None, suite="holdout", harness_version="h", outcome="win",
+                              geomean_ratio=0.1, wins=1, ties=0, losses=0, summary={}, provenance={},
+                              seconds=1.0, trials=[])  # hidden: never ranks, never shows in history
     rows, total = archive.leaderboard(limit=10, offset=0)
     assert total == 2 and [r["id"] for r in rows] == [child, root]
-    rows, total = archive.history(limit=1, offset=0)
+    assert [r["geomean_ratio"] for r in rows] == [0.8, 1.5]
+    assert archive.leaderboard(limit=10, offset=0, suite="quick")[1] == 2
+    rows, total = archive.history(limit=2, offset=0)
     assert total == 2 and rows[0]["id"] == child and rows[0]["geomean_ratio"] == 0.8
+    assert rows[1]["geomean_ratio"] == 1.5 and rows[1]["outcome"] == "tie"
 
 
 def test_orphaned_jobs_are_marked_interrupted(tmp_path: Path) -> None:

@@ -20,7 +20,11 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Suites whose problems the model never sees (bench.SUITES[...].hidden): kept out of the listings.
+HIDDEN_SUITES = ("holdout",)
+_HIDDEN = ", ".join(f"'{name}'" for name in HIDDEN_SUITES)
 
 # Each migration moves the schema from version i to i+1; never edit a shipped one.
 MIGRATIONS: list[str] = [
@@ -136,6 +140,30 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 2: listings that stay fast at 100,000 experiments: each experiment's best visible ratio is
+    # kept as it is written (experiments.best_ratio overall, leader per suite), not regrouped per query.
+    """
+    ALTER TABLE experiments ADD COLUMN best_ratio REAL;
+    CREATE TABLE leader (
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        suite TEXT NOT NULL,
+        best_ratio REAL NOT NULL,
+        PRIMARY KEY (experiment_id, suite)
+    );
+    CREATE INDEX idx_leader_suite_ratio ON leader(suite, best_ratio);
+    CREATE INDEX idx_experiments_best ON experiments(best_ratio) WHERE best_ratio IS NOT NULL;
+    CREATE INDEX idx_experiments_status ON experiments(status);
+    CREATE INDEX idx_runs_experiment_suite ON benchmark_runs(experiment_id, suite, id);
+    """,
+]
+
+# Derives the listings' denormalized columns from benchmark_runs (run by migration 2 and by tools
+# that load runs with plain SQL).
+REBUILD_LEADER = [
+    "DELETE FROM leader",
+    """INSERT INTO leader SELECT experiment_id, suite, MIN(geomean_ratio) FROM benchmark_runs
+       WHERE geomean_ratio IS NOT NULL AND suite != 'holdout' GROUP BY experiment_id, suite""",
+    "UPDATE experiments SET best_ratio = (SELECT MIN(best_ratio) FROM leader l WHERE l.experiment_id = experiments.id)",
 ]
 
 
@@ -232,6 +260,9 @@ class Archive:
             for index in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[index].split(";"):
                     if statement.strip():
+                        self.db.execute(statement)
+                if index == 1:
+                    for statement in REBUILD_LEADER:
                         self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -434,6 +465,13 @@ class Archive:
             self.db.execute(
                 "UPDATE experiments SET status = 'benchmarked', updated_at = ? "
                 "WHERE id = ? AND status != 'recorded'", (time.time(), experiment_id))
+            if geomean_ratio is not None and suite not in HIDDEN_SUITES:
+                self.db.execute(
+                    "INSERT INTO leader (experiment_id, suite, best_ratio) VALUES (?, ?, ?) ON CONFLICT "
+                    "(experiment_id, suite) DO UPDATE SET best_ratio = MIN(best_ratio, excluded.best_ratio)",
+                    (experiment_id, suite, geomean_ratio))
+                self.db.execute("UPDATE experiments SET best_ratio = MIN(COALESCE(best_ratio, ?), ?) WHERE id = ?",
+                                (geomean_ratio, geomean_ratio, experiment_id))
             return run_id
 
     def benchmark_run(self, run_id: int) -> dict[str, Any] | None:
@@ -477,34 +515,44 @@ class Archive:
             params += [field, field]
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         base = f"FROM experiments e JOIN pairings p ON p.id = e.pairing_id {clause}"
-        total = self.query(f"SELECT COUNT(*) AS n {base}", tuple(params))[0]["n"]
+        # Without a field filter the count needs no join (and uses the status index).
+        count_from = base if field else f"FROM experiments e {clause}"
+        total = self.query(f"SELECT COUNT(*) AS n {count_from}", tuple(params))[0]["n"]
+        latest = f"""(SELECT {{}} FROM benchmark_runs b WHERE b.experiment_id = e.id
+                      AND b.suite NOT IN ({_HIDDEN}) ORDER BY b.id DESC LIMIT 1)"""
         rows = self.query(
             f"""SELECT e.id, e.name, e.status, e.parent_id, e.created_at, p.field_a, p.field_b,
                        substr(e.statement, 1, 160) AS statement,
                        (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict,
-                       (SELECT geomean_ratio FROM benchmark_runs b WHERE b.experiment_id = e.id
-                        ORDER BY b.id DESC LIMIT 1) AS geomean_ratio,
-                       (SELECT outcome FROM benchmark_runs b WHERE b.experiment_id = e.id
-                        ORDER BY b.id DESC LIMIT 1) AS outcome
+                       {latest.format("geomean_ratio")} AS geomean_ratio,
+                       {latest.format("outcome")} AS outcome,
+                       {latest.format("json_extract(summary, '$.rediscovery_of')")} AS rediscovery_of
                 {base} ORDER BY e.id DESC LIMIT ? OFFSET ?""", (*params, limit, offset))
         return rows, total
 
+    def rebuild_leader(self) -> None:
+        with self.transaction():
+            for statement in REBUILD_LEADER:
+                self.db.execute(statement)
+
     def leaderboard(self, *, limit: int, offset: int, suite: str | None = None
                     ) -> tuple[list[dict[str, Any]], int]:
-        """Each experiment's best benchmark run, lowest geometric-mean loss ratio first."""
-        suite_clause = "AND b.suite = ?" if suite else ""
-        params: tuple[Any, ...] = (suite,) if suite else ()
-        best = f"""SELECT b.experiment_id, MIN(b.geomean_ratio) AS ratio FROM benchmark_runs b
-                   WHERE b.geomean_ratio IS NOT NULL {suite_clause} GROUP BY b.experiment_id"""
-        total = self.query(f"SELECT COUNT(*) AS n FROM ({best})", params)[0]["n"]
+        """Experiments by their best geometric-mean loss ratio (visible suites), lowest first."""
+        params: tuple[str, ...]
+        if suite:
+            source, ratio, params = "leader l JOIN experiments e ON e.id = l.experiment_id", "l.best_ratio", (suite,)
+            where = "l.suite = ?"
+        else:
+            source, ratio, params = "experiments e", "e.best_ratio", ()
+            where = "e.best_ratio IS NOT NULL"
+        total = self.query(f"SELECT COUNT(*) AS n FROM {source} WHERE {where}", params)[0]["n"]
         rows = self.query(
-            f"""SELECT e.id, e.name, p.field_a, p.field_b, best.ratio AS geomean_ratio,
+            f"""SELECT e.id, e.name, p.field_a, p.field_b, {ratio} AS geomean_ratio,
                        (SELECT outcome FROM benchmark_runs b WHERE b.experiment_id = e.id
-                        AND b.geomean_ratio = best.ratio LIMIT 1) AS outcome,
+                        AND b.suite NOT IN ({_HIDDEN}) AND b.geomean_ratio = {ratio} LIMIT 1) AS outcome,
                        (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict
-                FROM ({best}) best JOIN experiments e ON e.id = best.experiment_id
-                JOIN pairings p ON p.id = e.pairing_id
-                ORDER BY best.ratio ASC, e.id ASC LIMIT ? OFFSET ?""", (*params, limit, offset))
+                FROM {source} JOIN pairings p ON p.id = e.pairing_id
+                WHERE {where} ORDER BY {ratio} ASC, e.id ASC LIMIT ? OFFSET ?""", (*params, limit, offset))
         return rows, total
 
     def children(self, experiment_id: int) -> list[dict[str, Any]]:
