@@ -22,6 +22,7 @@ from .archive import Archive
 log = logging.getLogger(__name__)
 
 FINISHED = {"done", "failed", "cancelled", "interrupted"}
+KEEP_FINISHED = 16  # each holds a full report; memory stays flat over thousands of benchmarks
 
 
 @dataclass
@@ -78,6 +79,13 @@ class Jobs:
             except Exception:
                 log.exception("could not record the end of job %s", job.id)
             job.finished.set()
+            self._forget_old()
+
+    def _forget_old(self) -> None:
+        """Keep the newest finished jobs in memory; job_status rebuilds older ones from the archive."""
+        finished = [j for j in self.jobs.values() if j.finished.is_set()]
+        for old in finished[:-KEEP_FINISHED]:
+            del self.jobs[old.id]
 
     def progress(self, job: Job, done: int, total: int, message: str) -> None:
         job.done, job.total, job.message = done, total, message
