@@ -13,8 +13,10 @@ never loads the other candidates, and the shared target dir reuses the prebuilt 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
+import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -145,24 +147,36 @@ class Lab:
         """Write the crate atomically: a half-written crate never appears under its name.
 
         The crate is derived from the archive (which holds the source), so an existing folder of
-        that name, left by an earlier lab, is replaced.
+        that name is replaced. Two servers on one lab may write the same name at once: each
+        stages in a folder of its own, and the last rename wins (compile re-derives the crate
+        from the archive if what it finds is not the archived source).
         """
         final = self.crate_dir(name)
-        staging = self.candidates / f".staging-{name}"
-        if staging.exists():
-            shutil.rmtree(staging)
+        staging = self.candidates / f".staging-{name}-{uuid.uuid4().hex}"
         (staging / "src").mkdir(parents=True)
-        (staging / "Cargo.toml").write_text(self.manifest(name))
-        lock = self.lockfile(name)
-        if lock is not None:
-            (staging / "Cargo.lock").write_text(lock)
-        template = self.workspace / "template"
-        (staging / "src" / "main.rs").write_text((template / "main.rs").read_text())
-        (staging / "src" / "optimizer.rs").write_text(source)
-        if final.exists():
-            shutil.rmtree(final)
-        staging.rename(final)
-        return final
+        try:
+            (staging / "Cargo.toml").write_text(self.manifest(name))
+            lock = self.lockfile(name)
+            if lock is not None:
+                (staging / "Cargo.lock").write_text(lock)
+            template = self.workspace / "template"
+            (staging / "src" / "main.rs").write_text((template / "main.rs").read_text())
+            (staging / "src" / "optimizer.rs").write_text(source)
+            for _ in range(10):
+                if final.exists():
+                    # Move the old crate aside first: renaming onto a non-empty folder fails.
+                    aside = self.candidates / f".old-{name}-{uuid.uuid4().hex}"
+                    with contextlib.suppress(FileNotFoundError):
+                        final.rename(aside)
+                        shutil.rmtree(aside, ignore_errors=True)
+                try:
+                    staging.rename(final)
+                    return final
+                except OSError:
+                    continue  # another writer put its crate there in between: move it aside again
+            raise OSError(f"could not place the crate {name!r} in {self.candidates}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def remove_crate(self, name: str) -> None:
         shutil.rmtree(self.crate_dir(name), ignore_errors=True)
