@@ -83,6 +83,7 @@ async def test_good_optimizer_goes_all_the_way_to_the_archive(client: Client, la
     page = await call(client, "history", {"limit": 50})
     row = next(r for r in page["rows"] if r["id"] == exp_id)
     assert row["status"] == "recorded" and row["verdict"] == report["outcome"]
+    assert row["rediscovery_of"] == "sgd"
     with sqlite3.connect(lab_home / "state.db") as db:
         trials = db.execute("SELECT COUNT(*) FROM trials t JOIN benchmark_runs b ON b.id = t.benchmark_run_id "
                             "WHERE b.experiment_id = ?", (exp_id,)).fetchone()[0]

@@ -22,6 +22,7 @@ class ExperimentRow(BaseModel):
     outcome: str | None = Field(description="measured outcome of the latest benchmark")
     geomean_ratio: float | None = Field(description="latest benchmark's geometric-mean loss ratio vs best baseline")
     verdict: str | None
+    rediscovery_of: str | None = Field(None, description="the baseline the latest benchmark found it reproduces")
 
 
 class Page(BaseModel):
@@ -62,5 +63,6 @@ def register(server: MCPServer) -> None:
             ratio = "-" if row.geomean_ratio is None else f"{row.geomean_ratio:.3g}"
             lines.append(f"#{row.id} {row.name} [{row.field_a} × {row.field_b}] status={row.status} "
                          f"outcome={row.outcome or '-'} ratio={ratio} verdict={row.verdict or '-'}"
-                         + (f" parent=#{row.parent_id}" if row.parent_id else ""))
+                         + (f" parent=#{row.parent_id}" if row.parent_id else "")
+                         + (f" REDISCOVERY of {row.rediscovery_of}" if row.rediscovery_of else ""))
         return reply(result, "\n".join(lines))
