@@ -14,7 +14,7 @@ from .test_validate import GOOD
 pytestmark = pytest.mark.anyio
 
 TOOLS = {"propose_pairing", "write_crate", "compile", "benchmark", "job_status", "record_result", "history",
-         "experiment", "leaderboard"}
+         "experiment", "leaderboard", "ablate"}
 
 
 def counts(home: Path) -> dict[str, int]:

@@ -249,3 +249,50 @@ async def test_declared_knobs_are_tuned_with_the_baselines_budget(client: Client
     while failed["status"] == "running":
         failed = await call(client, "job_status", {"job_id": failed["job_id"]})
     assert failed["status"] == "failed" and "knob 'beta' needs finite low < high" in failed["error"], failed
+
+
+SWITCHED = """\
+use frontier_core::{Optimizer, StepContext, Tensor};
+
+/// Heavy-ball momentum with two declared mechanisms: the momentum itself, and a decorative
+/// 'tempering' that changes nothing. An ablation should find that only the first matters.
+pub struct TwoParts { v: Vec<Vec<f64>> }
+
+pub fn build() -> impl Optimizer + 'static { TwoParts { v: Vec::new() } }
+
+impl Optimizer for TwoParts {
+    fn switches(&self) -> Vec<&'static str> { vec!["momentum", "tempering"] }
+    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
+        if self.v.is_empty() {
+            self.v = params.iter().map(|p| vec![0.0; p.len()]).collect();
+        }
+        let beta = if ctx.switch("momentum") { 0.9 } else { 0.0 };
+        let temper = if ctx.switch("tempering") { 1.0 } else { 1.0 };
+        for ((p, g), v) in params.iter_mut().zip(grads).zip(self.v.iter_mut()) {
+            for ((x, d), vi) in p.data.iter_mut().zip(&g.data).zip(v.iter_mut()) {
+                *vi = beta * *vi + d;
+                *x -= temper * ctx.lr * *vi;
+            }
+        }
+    }
+}
+"""
+
+
+async def test_ablation_finds_which_mechanism_mattered(client: Client, lab_home: Path) -> None:
+    exp_id, _ = await benchmarked(client, "two_parts", SWITCHED, "quick")
+    status = await call(client, "ablate", {"experiment_id": exp_id, "suite": "quick", "wait_seconds": 300})
+    while status["status"] == "running":
+        status = await call(client, "job_status", {"job_id": status["job_id"], "wait_seconds": 120})
+    assert status["status"] == "done", status
+    switches = status["ablation"]["switches"]
+    assert switches["momentum"]["mattered"] and switches["momentum"]["worse_without_it"]
+    assert not switches["tempering"]["mattered"]
+    assert all(p["ratio"] == 1.0 for p in switches["tempering"]["problems"])  # bit-identical without it
+    detail = await call(client, "experiment", {"experiment_id": exp_id})
+    assert {(a["switch"], a["mattered"]) for a in detail["ablations"]} == {("momentum", True), ("tempering", False)}
+    with sqlite3.connect(lab_home / "state.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM ablations WHERE experiment_id = ?", (exp_id,)).fetchone()[0] == 2
+    refused = await call_error(client, "ablate", {"experiment_id": (await benchmarked(
+        client, "no_switches", RETYPED_ADAM.replace("PaperAdam", "NoSwitch"), "quick"))[0]})
+    assert "declares no switches" in refused

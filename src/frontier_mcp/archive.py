@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Suites whose problems the model never sees (bench.SUITES[...].hidden): kept out of the listings.
 HIDDEN_SUITES = ("holdout",)
@@ -154,6 +154,21 @@ MIGRATIONS: list[str] = [
     CREATE INDEX idx_experiments_best ON experiments(best_ratio) WHERE best_ratio IS NOT NULL;
     CREATE INDEX idx_experiments_status ON experiments(status);
     CREATE INDEX idx_runs_experiment_suite ON benchmark_runs(experiment_id, suite, id);
+    """,
+    # 3: ablations: a candidate benchmarked with one declared mechanism switched off.
+    """
+    CREATE TABLE ablations (
+        id INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        job_id TEXT REFERENCES jobs(id),
+        suite TEXT NOT NULL,
+        switch TEXT NOT NULL,
+        mattered INTEGER NOT NULL,
+        geomean_ratio REAL,
+        summary TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX idx_ablations_experiment ON ablations(experiment_id)
     """,
 ]
 
@@ -474,6 +489,19 @@ class Archive:
                                 (geomean_ratio, geomean_ratio, experiment_id))
             return run_id
 
+    def add_ablations(self, experiment_id: int, *, job_id: str | None, suite: str,
+                      results: dict[str, dict[str, Any]]) -> None:
+        """Every switch's comparison of one ablation job lands together."""
+        with self.transaction():
+            for switch, result in results.items():
+                self._insert("ablations", {
+                    "experiment_id": experiment_id, "job_id": job_id, "suite": suite, "switch": switch,
+                    "mattered": int(result["mattered"]), "geomean_ratio": result["geomean_ratio"],
+                    "summary": json.dumps(result), "created_at": time.time()})
+
+    def ablations(self, experiment_id: int) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM ablations WHERE experiment_id = ? ORDER BY id", (experiment_id,))
+
     def benchmark_run(self, run_id: int) -> dict[str, Any] | None:
         return self.one("SELECT * FROM benchmark_runs WHERE id = ?", (run_id,))
 
@@ -572,4 +600,4 @@ class Archive:
     def counts(self) -> dict[str, int]:
         return {table: self.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
                 for table in ("pairings", "experiments", "builds", "benchmark_runs", "trials", "verdicts",
-                              "jobs")}
+                              "jobs", "ablations")}

@@ -212,6 +212,7 @@ def format_line(run: dict[str, Any], curve_points: int) -> str:
     # The oracle budget equals the step budget: a baseline spends one gradient a step, and a
     # candidate that calls loss_at/grad_at/hvp inside its step pays for them with steps.
     knobs = "".join(f" knob.{name}={value!r}" for name, value in (run.get("knobs") or {}).items())
+    knobs += "".join(f" switch.{name}=0" for name in run.get("switched_off") or ())
     return (f"id={run['id']} optimizer={run['optimizer']} problem={run['problem']} lr={run['lr']!r} "
             f"seed={run['seed']} steps={run['steps']} eval_budget={run['steps']} curve_points={curve_points}{knobs}")
 
@@ -236,8 +237,8 @@ class Harness:
             raise HarnessError(f"the harness did not start: {result.stderr.decode(errors='replace')[-400:]}")
         return json.loads(result.stdout.decode().strip().splitlines()[0])
 
-    async def knobs(self) -> list[dict[str, Any]]:
-        """The candidate's declared knobs (checked by the harness)."""
+    async def declared(self) -> dict[str, list[Any]]:
+        """The candidate's declared knobs and switches (checked by the harness)."""
         result = await self.sandbox.run([str(self.binary), "knobs"], mounts=[Mount(self.binary)],
                                         env={"PATH": "/usr/bin:/bin"}, cwd=Path("/tmp"), timeout=30)
         try:
@@ -246,8 +247,8 @@ class Harness:
             raise HarnessError(f"the candidate's knobs could not be read: {result.killed_reason or result.returncode}"
                                ) from None
         if "error" in answer:
-            raise HarnessError(f"the candidate's knobs() is invalid: {answer['error']}")
-        return list(answer["knobs"])
+            raise HarnessError(f"the candidate's knobs() or switches() is invalid: {answer['error']}")
+        return {"knobs": list(answer["knobs"]), "switches": list(answer.get("switches", []))}
 
     async def run(self, runs: list[dict[str, Any]], curve_points: int,
                   progress: Callable[[dict[str, Any]], None] | None = None,
@@ -329,25 +330,31 @@ TRIAL_COLUMNS = ("phase", "problem", "optimizer", "lr", "seed", "final_loss", "b
 
 
 async def run_optimizer(harness: Harness, optimizer: str, suite: Suite, tick: Callable[[dict[str, Any]], None],
-                        knobs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Tune on the tuning seeds, then evaluate the chosen settings on the evaluation seeds."""
+                        knobs: list[dict[str, Any]] | None = None,
+                        switched_off: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Tune on the tuning seeds, then evaluate the chosen settings on the evaluation seeds.
+
+    An ablated variant (`switched_off`) is tuned afresh, with the same budget: it is another optimizer."""
     if knobs:
-        tune_rows, settings = await tune_with_knobs(harness, suite, knobs, tick)
+        tune_rows, settings = await tune_with_knobs(harness, suite, knobs, tick, switched_off)
     else:
         tune = plan_lines(optimizer, suite, phase="tune")
+        for run in tune:
+            run["switched_off"] = switched_off
         tuned = await harness.run(tune, suite.curve_points, tick)
         tune_rows = [_trial_row(run, tuned[run["id"]]) for run in tune]
         settings = {problem: {"lr": lr, "knobs": {}} for problem, lr in choose_lrs(suite, tune, tuned).items()}
     evaluate = plan_lines(optimizer, suite, phase="eval", lrs={p: v["lr"] for p, v in settings.items()},
                           start_id=len(tune_rows))
     for run in evaluate:
-        run["knobs"] = settings[run["problem"]]["knobs"]
+        run["knobs"], run["switched_off"] = settings[run["problem"]]["knobs"], switched_off
     evaluated = await harness.run(evaluate, suite.curve_points, tick)
     return tune_rows + [_trial_row(run, evaluated[run["id"]]) for run in evaluate]
 
 
 async def tune_with_knobs(harness: Harness, suite: Suite, knobs: list[dict[str, Any]],
-                          tick: Callable[[dict[str, Any]], None]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                          tick: Callable[[dict[str, Any]], None], switched_off: tuple[str, ...] = ()
+                          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Tune the learning rate (on the baselines' grid) and the candidate's knobs jointly with optuna's TPE.
 
     The budget is the baselines': as many trials as the grid has learning rates, each on every
@@ -369,7 +376,8 @@ async def tune_with_knobs(harness: Harness, suite: Suite, knobs: list[dict[str, 
                       for k in knobs}
             runs: list[dict[str, Any]] = [
                 {"optimizer": CANDIDATE, "problem": spec.name, "lr": lr, "seed": s, "steps": spec.steps,
-                 "phase": "tune", "knobs": values, "id": next_id + i} for i, s in enumerate(suite.tuning_seeds)]
+                 "phase": "tune", "knobs": values, "switched_off": switched_off, "id": next_id + i}
+                for i, s in enumerate(suite.tuning_seeds)]
             next_id += len(runs)
             results = await harness.run(runs, suite.curve_points, tick)
             trial_rows = [_trial_row(run, results[run["id"]]) for run in runs]
@@ -387,7 +395,8 @@ def runs_per_optimizer(suite: Suite) -> int:
 
 
 async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchain_version: str,
-                    provenance: dict[str, Any], progress: Progress | None = None) -> tuple[
+                    provenance: dict[str, Any], progress: Progress | None = None,
+                    switched_off: tuple[str, ...] = ()) -> tuple[
                         BenchmarkReport, list[dict[str, Any]]]:
     """Run the candidate (and the baselines unless cached); return the report and candidate trials."""
     started = time.perf_counter()
@@ -417,7 +426,9 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
         if progress is not None:
             progress(done, total, f"{done}/{total} harness runs")
 
-    candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick, knobs=await harness.knobs())
+    declared = await harness.declared()
+    candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick, knobs=declared["knobs"],
+                                           switched_off=switched_off)
     if baseline_trials is None:
         baseline_trials = []
         for name in suite.baselines:
@@ -428,7 +439,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
         cache_state = "miss"
     else:
         cache_state = "hit"
-    timing = await time_against_adam(harness, suite, candidate_trials, baseline_trials)
+    timing = None if switched_off else await time_against_adam(harness, suite, candidate_trials, baseline_trials)
     report = judge(suite, candidate_trials, baseline_trials, harness_version=harness_version,
                    trials=done, cache_state=cache_state, seconds=time.perf_counter() - started,
                    provenance={**provenance, "harness_version": harness_version,
@@ -594,6 +605,26 @@ def indistinguishable(suite: Suite, evals: dict[tuple[str, str], list[dict[str, 
         if all(p >= suite.alpha for p in stats.holm(pvalues)):
             same.append(name)
     return same
+
+
+def compare_variant(suite: Suite, full: list[dict[str, Any]], variant: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ablated variant against the full candidate, paired by seed, Holm across problems.
+
+    The switched-off mechanism *mattered* if the variant is significantly worse on some problem."""
+    def finals(rows: list[dict[str, Any]], problem: str) -> list[float | None]:
+        chosen = sorted((r for r in rows if r["phase"] == "eval" and r["problem"] == problem), key=lambda r: r["seed"])
+        return [r["final_loss"] for r in chosen]
+
+    comparisons = [stats.compare(finals(variant, p.name), finals(full, p.name)) for p in suite.problems]
+    adjusted = stats.holm([c.p_value for c in comparisons])
+    problems = [{"problem": p.name, "ratio": c.ratio, "p_holm": p_holm,
+                 "outcome": {"win": "variant better", "loss": "variant worse", "tie": "tie"}[
+                     stats.outcome_of(p_holm, c.ratio, suite.alpha)]}
+                for p, c, p_holm in zip(suite.problems, comparisons, adjusted, strict=True)]
+    worse = [p["problem"] for p in problems if p["outcome"] == "variant worse"]
+    better = [p["problem"] for p in problems if p["outcome"] == "variant better"]
+    return {"mattered": bool(worse), "worse_without_it": worse, "better_without_it": better,
+            "geomean_ratio": stats.geometric_mean([c.ratio for c in comparisons]), "problems": problems}
 
 
 def rediscovery(candidate: list[dict[str, Any]], baselines: list[dict[str, Any]], suite: Suite) -> str | None:

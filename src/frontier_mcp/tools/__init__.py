@@ -1,6 +1,7 @@
 """One module per tool; each exposes register(server)."""
 
 from . import (
+    ablate,
     benchmark,
     compile,
     experiment,
@@ -22,4 +23,5 @@ ALL_TOOLS = [
     history.register,
     experiment.register,
     leaderboard.register,
+    ablate.register,
 ]

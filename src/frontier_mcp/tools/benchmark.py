@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
@@ -39,6 +39,9 @@ class BenchmarkStatus(BaseModel):
     holdout: SuiteSummary | None = Field(
         None, description="after a win on 'standard': the verdict of the hidden holdout suite (problems not shown)")
     error: str | None = None
+    ablation: dict[str, Any] | None = Field(
+        None, description="for an ablation job: per switched-off mechanism, whether it mattered and per-problem "
+                          "ratios (variant / full candidate)")
     next_step: str
 
 
@@ -94,8 +97,17 @@ def describe(job: Job) -> CallToolResult:
         job_id=job.id, experiment_id=job.experiment_id, status=job.status, done=job.done, total=job.total,
         message=job.message, elapsed_seconds=round(job.elapsed, 2),
         benchmark_run_id=result.get("benchmark_run_id"), report=report, holdout=result.get("holdout"),
-        error=job.error, next_step=next_step)
-    if report is not None:
+        error=job.error, ablation=result.get("ablation"), next_step=next_step)
+    if status.ablation is not None:
+        lines = [f"Ablation {job.id} on '{status.ablation['suite']}' done: each declared mechanism switched off "
+                 "in turn, re-tuned with the same budget, compared with the full candidate on paired seeds."]
+        for switch, res in status.ablation["switches"].items():
+            verdict = (f"MATTERED: worse without it on {', '.join(res['worse_without_it'])}" if res["mattered"]
+                       else "did not matter (no problem significantly worse without it)")
+            extra = f"; better without it on {', '.join(res['better_without_it'])}" if res["better_without_it"] else ""
+            lines.append(f"- {switch}: {verdict}{extra}; geomean ratio variant/full {res['geomean_ratio']:.3g}")
+        text = "\n".join(lines)
+    elif report is not None:
         text = (f"Benchmark {job.id} done in {report.seconds:.1f} s ({report.trials} harness runs, baseline "
                 f"cache {report.baseline_cache}).\n{render_table(report)}")
         if status.holdout is not None:

@@ -36,6 +36,8 @@ class ExperimentDetail(BaseModel):
     parent_diff: str | None = Field(description="unified diff of the parent's source to this one (cut at 150 lines)")
     vs_parent: list[dict[str, Any]] = Field(
         description="per suite and problem: this experiment's loss ratio vs the parent's (latest runs of each)")
+    ablations: list[dict[str, Any]] = Field(
+        description="ablations: per switched-off mechanism, whether it mattered and where")
     verdict: dict[str, Any] | None
 
 
@@ -126,7 +128,11 @@ def register(server: MCPServer) -> None:
             children=rt.archive.children(experiment_id), statement=row["statement"], mechanism=row["mechanism"],
             prediction=row["prediction"], source_sha256=row["source_sha256"],
             source=row["source"] if include_source else None, last_build=build, benchmarks=benchmarks,
-            parent_diff=parent_diff, vs_parent=vs_parent, verdict=verdict)
+            parent_diff=parent_diff, vs_parent=vs_parent, verdict=verdict,
+            ablations=[{"suite": a["suite"], "switch": a["switch"], "mattered": bool(a["mattered"]),
+                        "geomean_ratio": a["geomean_ratio"],
+                        "worse_without_it": json.loads(a["summary"])["worse_without_it"]}
+                       for a in rt.archive.ablations(experiment_id)])
         chain = " → ".join(f"#{a['id']} {a['name']}" for a in detail.lineage)
         lines = [f"Experiment #{detail.id} {detail.name} [{detail.field_a} × {detail.field_b}] status={detail.status}",
                  f"Lineage: {chain}", f"Statement: {detail.statement}", f"Mechanism: {detail.mechanism[:600]}",
@@ -147,6 +153,10 @@ def register(server: MCPServer) -> None:
                          + ", ".join(f"{r['problem']} {r['parent_ratio']:.3g}→{r['ratio']:.3g}" for r in vs_parent[:10]))
         if parent_diff:
             lines.append("Diff against the parent:\n" + "\n".join(parent_diff.splitlines()[:60]))
+        for ablation in detail.ablations:
+            lines.append(f"Ablation ({ablation['suite']}) of '{ablation['switch']}': "
+                         + ("mattered (worse without it on " + ", ".join(ablation["worse_without_it"]) + ")"
+                            if ablation["mattered"] else "did not matter"))
         if verdict is not None:
             lines.append(f"Verdict: {verdict['verdict']}. Notes: {verdict['notes'][:500]} Lessons: {verdict['lessons'][:500]}")
         if include_source:

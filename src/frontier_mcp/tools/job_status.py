@@ -19,13 +19,13 @@ def register(server: MCPServer) -> None:
     @server.tool(title="Wait on or cancel a job", annotations=hints(read_only=False, idempotent=True))
     async def job_status(
         ctx: Context,
-        job_id: Annotated[str, Field(description="The job id returned by benchmark.", min_length=1,
+        job_id: Annotated[str, Field(description="The job id returned by benchmark or ablate.", min_length=1,
                                      max_length=64, pattern=r"^[a-z0-9-]+$")],
         wait_seconds: Annotated[float, Field(description="How long to wait for it to finish.", ge=0,
                                              le=600)] = 30.0,
         cancel: Annotated[bool, Field(description="Cancel the job instead of waiting.")] = False,
     ) -> Annotated[CallToolResult, BenchmarkStatus]:
-        """Report a job's progress, waiting up to wait_seconds for it to finish; with cancel=true, stop it (its processes are killed and nothing partial is archived). Finished jobs return the full benchmark report."""
+        """Report a job's progress (a benchmark or an ablation), waiting up to wait_seconds for it to finish; with cancel=true, stop it (its processes are killed and nothing partial is archived). Finished jobs return the full benchmark report or the ablation's verdicts."""
         rt = runtime(ctx)
         job = rt.jobs.get(job_id)
         if job is None:
@@ -52,6 +52,11 @@ def _from_archive(rt, job_id: str) -> Job:  # type: ignore[no-untyped-def]
         hidden = [report.summary() for _, suite, report in reports if SUITES[suite].hidden]
         job.result = {"benchmark_run_id": shown[0][0], "report": shown[0][1],
                       "holdout": hidden[0] if hidden else None}
+    ablations = rt.archive.query("SELECT suite, switch, summary FROM ablations WHERE job_id = ? ORDER BY id",
+                                 (job_id,))
+    if ablations:
+        job.result = {"ablation": {"suite": ablations[0]["suite"],
+                                   "switches": {a["switch"]: json.loads(a["summary"]) for a in ablations}}}
     job.finished.set()
     return job
 

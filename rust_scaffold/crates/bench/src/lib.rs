@@ -121,15 +121,37 @@ pub fn resolve_knobs(declared: &[Knob], given: &[(String, f64)]) -> Result<Vec<(
         .collect())
 }
 
-/// The `knobs` JSON line: the candidate's declared knobs, or an error.
+/// The most switches a candidate may declare for ablations.
+pub const MAX_SWITCHES: usize = 8;
+
+/// Checks a candidate's declared switches and that every switched-off name is one of them.
+pub fn check_switches(declared: &[&str], off: &[String]) -> Result<(), String> {
+    if declared.len() > MAX_SWITCHES {
+        return Err(format!("{} switches declared; at most {MAX_SWITCHES}", declared.len()));
+    }
+    for (i, name) in declared.iter().enumerate() {
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid || declared[..i].contains(name) {
+            return Err(format!("switch name '{name}' must be unique, 1-32 characters of a-z, 0-9 and _"));
+        }
+    }
+    match off.iter().find(|n| !declared.contains(&n.as_str())) {
+        Some(n) => Err(format!("switch '{n}' is not declared")),
+        None => Ok(()),
+    }
+}
+
+/// The `knobs` JSON line: the candidate's declared knobs and switches, or an error.
 pub fn knobs_json(candidate: Option<Candidate>) -> String {
-    let declared = match candidate.map(|c| guard::guarded(|| c().knobs())) {
-        None => Ok(Vec::new()),
-        Some(Ok(k)) => resolve_knobs(&k, &[]).map(|_| k),
+    let declared = match candidate.map(|c| guard::guarded(|| { let o = c(); (o.knobs(), o.switches()) })) {
+        None => Ok((Vec::new(), Vec::new())),
+        Some(Ok((k, s))) => resolve_knobs(&k, &[]).and_then(|_| check_switches(&s, &[])).map(|_| (k, s)),
         Some(Err(c)) => Err(format!("panic: {}", c.message)),
     };
     match declared {
-        Ok(knobs) => {
+        Ok((knobs, switches)) => {
             let items: Vec<String> = knobs
                 .iter()
                 .map(|k| {
@@ -138,7 +160,8 @@ pub fn knobs_json(candidate: Option<Candidate>) -> String {
                     o.finish()
                 })
                 .collect();
-            format!("{{\"knobs\":[{}]}}", items.join(","))
+            let names: Vec<String> = switches.iter().map(|n| json::string(n)).collect();
+            format!("{{\"knobs\":[{}],\"switches\":[{}]}}", items.join(","), names.join(","))
         }
         Err(e) => json::Obj::new().str("error", &e).finish(),
     }
@@ -193,8 +216,8 @@ pub fn run_line(line: &str, cache: &mut ProblemCache, candidate: Option<Candidat
         Ok(s) => s,
         Err(e) => return bad(e),
     };
-    if spec.optimizer != "candidate" && !spec.knobs.is_empty() {
-        return bad("knob.* values are for the candidate; baselines take opt.*".into());
+    if spec.optimizer != "candidate" && (!spec.knobs.is_empty() || !spec.switched_off.is_empty()) {
+        return bad("knob.* and switch.* are for the candidate; baselines take opt.*".into());
     }
     let make = match build_optimizer(&spec.optimizer, &spec.opts, candidate) {
         Ok(m) => m,

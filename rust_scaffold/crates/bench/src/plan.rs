@@ -17,6 +17,8 @@ pub struct RunSpec {
     pub opts: Vec<(String, f64)>,
     /// `knob.<name>=<float>` values for the candidate's declared knobs.
     pub knobs: Vec<(String, f64)>,
+    /// `switch.<name>=0`: mechanisms of the candidate switched off (an ablation).
+    pub switched_off: Vec<String>,
     /// Optional wall-time budget of the run; the run stops (not diverged) when it is exceeded.
     pub time_limit_ms: Option<u64>,
     /// Optional oracle budget: the run stops once gradient plus loss evaluations (an HVP costs two
@@ -64,6 +66,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
     let mut eval_budget = None;
     let mut opts: Vec<(String, f64)> = Vec::new();
     let mut knobs: Vec<(String, f64)> = Vec::new();
+    let mut switched_off: Vec<String> = Vec::new();
     for tok in line.split_whitespace() {
         let (k, v) = tok.split_once('=').ok_or_else(|| format!("token '{tok}' is not key=value"))?;
         if v.is_empty() {
@@ -92,6 +95,13 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
             "curve_points" => set(&mut curve_points, k, parse_u64(k, v)? as usize)?,
             "time_limit_ms" => set(&mut time_limit_ms, k, parse_u64(k, v)?)?,
             "eval_budget" => set(&mut eval_budget, k, parse_u64(k, v)?)?,
+            _ if k.starts_with("switch.") => {
+                let name = &k["switch.".len()..];
+                if name.is_empty() || switched_off.iter().any(|n| n == name) || v != "0" {
+                    return Err(format!("'{tok}': use switch.<name>=0 once per switch"));
+                }
+                switched_off.push(name.to_string());
+            }
             _ => {
                 let (list, name) = match (k.strip_prefix("opt."), k.strip_prefix("knob.")) {
                     (Some(name), _) => (&mut opts, name),
@@ -118,6 +128,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
         curve_points: curve_points.unwrap_or(DEFAULT_CURVE_POINTS),
         opts,
         knobs,
+        switched_off,
         time_limit_ms,
         eval_budget,
     })

@@ -161,8 +161,10 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         }
     };
 
-    let knobs = match guarded(|| opt.knobs()).map_err(|c| format!("panic: {}", c.message)).and_then(|declared| {
-        crate::resolve_knobs(&declared, &spec.knobs).map_err(|e| format!("knobs: {e}"))
+    let declared = guarded(|| (opt.knobs(), opt.switches())).map_err(|c| format!("panic: {}", c.message));
+    let knobs = match declared.and_then(|(knobs, switches)| {
+        crate::check_switches(&switches, &spec.switched_off).map_err(|e| format!("switches: {e}"))?;
+        crate::resolve_knobs(&knobs, &spec.knobs).map_err(|e| format!("knobs: {e}"))
     }) {
         Ok(k) => k,
         Err(e) => {
@@ -196,7 +198,7 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
             best = best.min(loss);
         }
         let oracle = BatchOracle { problem, batch: bref, lens: &lens };
-        let ctx = StepContext::new(t, loss, spec.lr, &oracle).with_knobs(&knobs);
+        let ctx = StepContext::new(t, loss, spec.lr, &oracle).with_knobs(&knobs).with_switched_off(&spec.switched_off);
         let t0 = Instant::now();
         let r = guarded(|| opt.step(&mut params, &grads, &ctx));
         let ns = t0.elapsed().as_nanos() as u64;

@@ -155,7 +155,35 @@ fn knobs_reach_the_candidate_and_are_checked() {
         .contains("baselines take opt.*"));
     assert_eq!(
         knobs_json(Some(make)),
-        r#"{"knobs":[{"name":"scale","low":0.1,"high":10.0,"default":1.0,"log_scale":true}]}"#
+        r#"{"knobs":[{"name":"scale","low":0.1,"high":10.0,"default":1.0,"log_scale":true}],"switches":[]}"#
     );
-    assert_eq!(knobs_json(Some(|| Box::new(Curious))), r#"{"knobs":[]}"#);
+    assert_eq!(knobs_json(Some(|| Box::new(Curious))), r#"{"knobs":[],"switches":[]}"#);
+}
+
+struct Switched;
+impl Optimizer for Switched {
+    fn switches(&self) -> Vec<&'static str> {
+        vec!["double"]
+    }
+    fn step(&mut self, p: &mut [Tensor], g: &[Tensor], ctx: &StepContext) {
+        let scale = if ctx.switch("double") { 2.0 } else { 1.0 };
+        for (x, d) in p[0].data.iter_mut().zip(&g[0].data) {
+            *x -= scale * ctx.lr * d;
+        }
+    }
+}
+
+/// A switched-off mechanism is off in the step (double at lr equals single at 2 lr, bit for bit).
+#[test]
+fn switches_turn_mechanisms_off_for_ablations() {
+    let make: Candidate = || Box::new(Switched);
+    let tail = |s: String| s.split(r#","steps""#).nth(1).unwrap().split(r#","optimizer_ns""#).next().unwrap().to_string();
+    let on = tail(one("id=1 optimizer=candidate problem=quadratic-ill-50 lr=0.001 seed=1 steps=20", Some(make)));
+    let off = tail(one("id=1 optimizer=candidate problem=quadratic-ill-50 lr=0.002 seed=1 steps=20 switch.double=0", Some(make)));
+    assert_eq!(on, off);
+    assert!(one("id=1 optimizer=candidate problem=quadratic-ill-50 lr=0.1 seed=1 steps=5 switch.other=0", Some(make))
+        .contains("switch 'other' is not declared"));
+    assert!(one("id=1 optimizer=candidate problem=quadratic-ill-50 lr=0.1 seed=1 steps=5 switch.double=1", Some(make))
+        .contains("use switch.<name>=0"));
+    assert_eq!(knobs_json(Some(make)), r#"{"knobs":[],"switches":["double"]}"#);
 }

@@ -154,6 +154,7 @@ pub struct StepContext<'a> {
     pub lr: f64,
     oracle: &'a dyn Oracle,
     knobs: &'a [(String, f64)],
+    switched_off: &'a [String],
     loss_evals: Cell<u64>,
     grad_evals: Cell<u64>,
     hvp_evals: Cell<u64>,
@@ -169,6 +170,7 @@ impl<'a> StepContext<'a> {
             lr,
             oracle,
             knobs: &[],
+            switched_off: &[],
             loss_evals: Cell::new(0),
             grad_evals: Cell::new(0),
             hvp_evals: Cell::new(0),
@@ -180,6 +182,18 @@ impl<'a> StepContext<'a> {
     pub fn with_knobs(mut self, knobs: &'a [(String, f64)]) -> StepContext<'a> {
         self.knobs = knobs;
         self
+    }
+
+    /// The mechanisms an ablation switched off (set by the harness).
+    pub fn with_switched_off(mut self, off: &'a [String]) -> StepContext<'a> {
+        self.switched_off = off;
+        self
+    }
+
+    /// Whether a mechanism declared in [`Optimizer::switches`] is on (it is, unless an ablation
+    /// switched it off).
+    pub fn switch(&self, name: &str) -> bool {
+        !self.switched_off.iter().any(|n| n == name)
     }
 
     /// The tuned value of a knob the optimizer declared in [`Optimizer::knobs`].
@@ -307,6 +321,11 @@ pub trait Optimizer {
     fn knobs(&self) -> Vec<Knob> {
         Vec::new()
     }
+    /// Names of mechanisms an ablation may switch off one at a time (at most 8), each read with
+    /// [`StepContext::switch`]; all are on in a normal benchmark.
+    fn switches(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// One update. `params` and `grads` are the model's tensors, each with its shape;
     /// `grads` is the gradient of `ctx.loss` at `params` on the current minibatch.
     fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext);
@@ -318,6 +337,9 @@ impl<T: Optimizer + ?Sized> Optimizer for Box<T> {
     }
     fn knobs(&self) -> Vec<Knob> {
         (**self).knobs()
+    }
+    fn switches(&self) -> Vec<&'static str> {
+        (**self).switches()
     }
     fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
         (**self).step(params, grads, ctx)
