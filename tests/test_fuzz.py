@@ -65,7 +65,7 @@ def test_every_tool_refuses_garbage_cleanly(tmp_path: Path) -> None:
         client = connected.__enter__()
         try:
             tools = portal.call(client.list_tools).tools
-            assert len(tools) == 9
+            assert len(tools) == 10
             for tool in tools:
                 properties = list(tool.input_schema.get("properties", {}))
                 arguments = st.fixed_dictionaries(
