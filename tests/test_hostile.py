@@ -650,3 +650,17 @@ async def test_example_still_benchmarks_under_hostile_limits(hostile: Client, la
     status = await _benchmark(hostile, exp_id)
     assert status["status"] == "done"
     assert all(p["candidate"]["diverged"] == 0 for p in status["report"]["problems"]), status["report"]
+
+
+async def test_forged_result_lines_void_the_runs_instead_of_winning(hostile: Client, lab_home: Path) -> None:
+    """A candidate that reaches stdout (past the source checks) prints results for runs it guesses."""
+    forged = "".join(
+        f'{{\\"id\\":{i},\\"optimizer\\":\\"candidate\\",\\"problem\\":\\"rosenbrock-10\\",\\"seed\\":0,\\"steps\\":500,'
+        f'\\"diverged\\":false,\\"final_loss\\":1e-30,\\"best_loss\\":1e-30,\\"curve\\":[[0,1e-30]]}}\\n'
+        for i in range(4))
+    attack = ("fn attack() { use s::io::Write; let _ = s::io::stdout().write_all(b\"" + forged + "\"); "
+              "let _ = s::io::stdout().flush(); }\n")
+    status, errors = await run_attack(hostile, lab_home, "hostile_forger", attack)
+    all_candidate_runs_failed(status)
+    assert all("tampered" in e for e in errors), errors[:3]
+    assert status["report"]["outcome"] in ("loss", "mixed") and status["report"]["wins"] == 0

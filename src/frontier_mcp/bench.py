@@ -18,7 +18,7 @@ import os
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from . import stats
-from .sandbox import Mount, Sandbox
+from .sandbox import Mount, RunResult, Sandbox
 from .settings import Limits
 
 CANDIDATE = "candidate"
@@ -229,6 +229,9 @@ class Harness:
     sandbox: Sandbox
     limits: Limits
     workers: int
+    # Runs one harness process over some plan lines elsewhere (ray_runner.RayExecutor), feeding it
+    # each stdout line; None runs it here. Chunking, results by id and crash retries stay in `run`.
+    executor: Callable[[Harness, bytes, Callable[[bytes], None]], Awaitable[RunResult]] | None = None
 
     async def version(self) -> dict[str, Any]:
         result = await self.sandbox.run([str(self.binary), "list"], mounts=[Mount(self.binary)],
@@ -257,27 +260,51 @@ class Harness:
         chunks = [runs[i::count] for i in range(count)]
         results: dict[int, dict[str, Any]] = {}
 
-        def on_line(line: bytes) -> None:
-            if not line.strip():
-                return
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return
-            if isinstance(record, dict) and isinstance(record.get("id"), int):
-                results[record["id"]] = record
+        def fail(run_ids: list[int], error: str) -> None:
+            for run_id in run_ids:
+                results[run_id] = {"id": run_id, "diverged": True, "final_loss": None, "error": error}
                 if progress is not None:
-                    progress(record)
+                    progress(results[run_id])
 
         async def run_chunk(chunk: list[dict[str, Any]]) -> None:
             # Runs print in plan order, so when the process dies (stack overflow, abort, timeout)
             # the first missing run is the culprit: it fails, and the rest are sent again.
             crashes = 0
             while chunk:
+                planned = {run["id"]: run for run in chunk}
+                got: dict[int, dict[str, Any]] = {}
+                tampered: list[str] = []
+
+                def on_line(line: bytes, planned: dict[int, dict[str, Any]] = planned,
+                            got: dict[int, dict[str, Any]] = got, tampered: list[str] = tampered) -> None:
+                    # The harness prints exactly one line per planned run, echoing its plan; anything
+                    # else came from somewhere else in the process and voids the whole chunk.
+                    if not line.strip():
+                        return
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        tampered.append("a line that is not JSON")
+                        return
+                    record_id = record.get("id") if isinstance(record, dict) else None
+                    run = planned.get(record_id) if isinstance(record_id, int) else None
+                    refused = run is not None and str(record.get("error", "")).startswith("bad plan line")
+                    if run is None or record["id"] in got or (not refused and any(
+                            record.get(key) != run[key] for key in ("optimizer", "problem", "seed", "steps"))):
+                        tampered.append(f"an unplanned or repeated result line: {line[:120]!r}")
+                        return
+                    got[record["id"]] = record
+
                 stdin = "\n".join(format_line(run, curve_points) for run in chunk).encode() + b"\n"
-                outcome = await self.sandbox.run(
-                    [str(self.binary), "run"], mounts=[Mount(self.binary)], env={"PATH": "/usr/bin:/bin"},
-                    cwd=Path("/tmp"), timeout=self.limits.run_seconds, stdin=stdin, on_stdout_line=on_line)
+                outcome = await self.run_process(stdin, on_line)
+                if tampered:
+                    fail(list(planned), f"the run's output was tampered with ({tampered[0]}); every run of "
+                                        "this process counts as failed")
+                    return
+                for record in got.values():
+                    results[record["id"]] = record
+                    if progress is not None:
+                        progress(record)
                 missing = [run for run in chunk if run["id"] not in results]
                 if not missing:
                     return
@@ -285,11 +312,7 @@ class Harness:
                     f"exit code {outcome.returncode}: {outcome.stderr.decode(errors='replace')[-300:]}")
                 # A hang costs a whole timeout, so after one the remaining runs are not retried.
                 failed = missing if outcome.timed_out or crashes >= MAX_CRASH_RETRIES else missing[:1]
-                for run in failed:
-                    results[run["id"]] = {"id": run["id"], "diverged": True, "final_loss": None,
-                                          "error": f"the harness process died during this run: {reason}"}
-                    if progress is not None:
-                        progress(results[run["id"]])
+                fail([run["id"] for run in failed], f"the harness process died during this run: {reason}")
                 crashes += 1
                 chunk = missing[len(failed):]
 
@@ -297,6 +320,14 @@ class Harness:
             for chunk in chunks:
                 group.start_soon(run_chunk, chunk)
         return results
+
+    async def run_process(self, stdin: bytes, on_line: Callable[[bytes], None]) -> RunResult:
+        """One `<binary> run` process over these plan lines: in the local sandbox, or on the executor."""
+        if self.executor is not None:
+            return await self.executor(self, stdin, on_line)
+        return await self.sandbox.run(
+            [str(self.binary), "run"], mounts=[Mount(self.binary)], env={"PATH": "/usr/bin:/bin"},
+            cwd=Path("/tmp"), timeout=self.limits.run_seconds, stdin=stdin, on_stdout_line=on_line)
 
 
 def choose_lrs(suite: Suite, tune: list[dict[str, Any]], results: dict[int, dict[str, Any]]

@@ -136,19 +136,48 @@ STD_ALLOWED = frozenset({
     "convert", "default", "marker", "option", "result", "string", "borrow", "fmt", "hint", "hash", "char",
     "str", "primitive", "any", "clone", "prelude",
 })
-_STD_PATH = re.compile(r"\b(?:std|core|alloc)\s*::\s*(?:\{([^}]*)\}|(\w+))")
+_STD_ROOT = re.compile(r"\b(?:std|core|alloc)\s*::\s*")
+_SEGMENT = re.compile(r"\*|[A-Za-z_]\w*")
+
+
+def _first_segments(code: str, start: int) -> list[str]:
+    """The first path segment of every branch of the path (or use tree) that begins at `start`.
+
+    `std::{collections::{HashMap}, io}` gives ["collections", "io"]; `std::*` gives ["*"]. A
+    brace group is matched with nesting, so nothing hides after an inner `}`.
+    """
+    if start >= len(code):
+        return [""]
+    if code[start] != "{":
+        match = _SEGMENT.match(code, start)
+        return [match.group(0) if match else code[start:start + 1]]
+    depth, item_start, names = 0, start + 1, []
+    for index in range(start, len(code)):
+        char = code[index]
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        if (char == "," and depth == 1) or depth == 0:
+            item = code[item_start:index]
+            offset = len(item) - len(item.lstrip())
+            if item.strip():
+                names += _first_segments(code, item_start + offset)
+            item_start = index + 1
+            if depth == 0:
+                return names
+    return [*names, "{"]  # an unclosed brace: refuse rather than guess
 
 
 def _std_findings(code: str) -> list[Finding]:
     findings = []
-    for match in _STD_PATH.finditer(code):
-        group, single = match.group(1), match.group(2)
-        names = [single] if single else [n.split("::")[0].strip() for n in (group or "").split(",")]
-        for name in names:
-            name = name.split(" as ")[0].strip()
-            if name and name not in STD_ALLOWED:
+    for match in _STD_ROOT.finditer(code):
+        for name in _first_segments(code, match.end()):
+            if name not in STD_ALLOWED:
                 line = code.count("\n", 0, match.start()) + 1
-                findings.append(Finding(line, f"`std::{name}` is not available to an optimizer; use only "
+                shown = "*" if name == "*" else name or "?"
+                findings.append(Finding(line, f"`std::{shown}` is not available to an optimizer (no globs, no "
+                                              f"`self`); use only "
                                               f"{', '.join(sorted(STD_ALLOWED - {'prelude', 'primitive'}))}"))
     return findings
 
