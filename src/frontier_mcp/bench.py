@@ -297,6 +297,8 @@ class Harness:
 
                 stdin = "\n".join(format_line(run, curve_points) for run in chunk).encode() + b"\n"
                 outcome = await self.run_process(stdin, on_line)
+                if not tampered and len(got) == len(planned) and not outcome.ok:
+                    tampered.append("every result arrived, yet the process did not exit cleanly")
                 if tampered:
                     fail(list(planned), f"the run's output was tampered with ({tampered[0]}); every run of "
                                         "this process counts as failed")
