@@ -107,3 +107,19 @@ def test_orphaned_jobs_are_marked_interrupted(tmp_path: Path) -> None:
     archive.db.execute("UPDATE jobs SET server_pid = 2147483646")  # a pid that cannot be alive
     assert archive.mark_orphaned_jobs() == 1
     assert archive.job("bench-quick-1")["status"] == "interrupted"
+
+
+def test_hidden_suites_are_the_same_everywhere() -> None:
+    from frontier_mcp.archive import HIDDEN_SUITES
+    from frontier_mcp.bench import SUITES
+
+    assert tuple(name for name, suite in SUITES.items() if suite.hidden) == HIDDEN_SUITES
+
+
+def test_a_revision_cannot_make_a_parent_cycle(tmp_path: Path) -> None:
+    archive, pairing = make(tmp_path)
+    first, _ = add(archive, pairing, name="first")
+    second, _ = add(archive, pairing, name="second", source="fn s() {}", parent_id=first)
+    with pytest.raises(ArchiveError, match="descends from"):
+        add(archive, pairing, name="first", source="fn f2() {}", parent_id=second)
+    assert archive.require_experiment(first)["parent_id"] is None

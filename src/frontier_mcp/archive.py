@@ -176,11 +176,13 @@ MIGRATIONS: list[str] = [
 # that load runs with plain SQL).
 REBUILD_LEADER = [
     "DELETE FROM leader",
-    """INSERT INTO leader SELECT experiment_id, suite, MIN(geomean_ratio) FROM benchmark_runs
-       WHERE geomean_ratio IS NOT NULL AND suite != 'holdout' GROUP BY experiment_id, suite""",
+    f"""INSERT INTO leader SELECT experiment_id, suite, MIN(geomean_ratio) FROM benchmark_runs
+       WHERE geomean_ratio IS NOT NULL AND suite NOT IN ({_HIDDEN}) GROUP BY experiment_id, suite""",
     "UPDATE experiments SET best_ratio = (SELECT MIN(best_ratio) FROM leader l WHERE l.experiment_id = experiments.id)",
 ]
 
+
+FINISHED_JOBS = frozenset({"done", "failed", "cancelled", "interrupted"})
 
 # An experiment whose source never compiled may be revised in place under the same name.
 REVISABLE = ("written", "compile_failed")
@@ -376,8 +378,9 @@ class Archive:
                     f"experiment {existing[0]} is already named {name!r} (status {existing[1]}); only an "
                     "experiment of the same pairing that has not compiled yet can be revised. Choose a new "
                     f"name, with parent_id={existing[0]} to keep the lineage.")
-            if parent_id is not None and existing and parent_id == existing[0]:
-                raise ArchiveError("an experiment cannot be its own parent.")
+            if parent_id is not None and existing and existing[0] in self._ancestors(parent_id):
+                raise ArchiveError(f"experiment {parent_id} descends from experiment {existing[0]} (or is it): "
+                                   "a parent must be an ancestor, not a descendant.")
             found = self.db.execute("SELECT id FROM sources WHERE sha256 = ?", (digest,)).fetchone()
             source_id = found[0] if found else self._insert(
                 "sources", {"sha256": digest, "normalized_sha256": normalized_sha256,
@@ -391,6 +394,15 @@ class Archive:
                                 (*fields.values(), existing[0]))
                 return int(existing[0]), True
             return self._insert("experiments", {"name": name, "created_at": now, **fields}), False
+
+    def _ancestors(self, experiment_id: int) -> set[int]:
+        """The experiment and its ancestors, read inside the caller's transaction."""
+        rows = self.db.execute(
+            """WITH RECURSIVE chain(id, parent_id) AS (
+                   SELECT id, parent_id FROM experiments WHERE id = ?
+                   UNION SELECT e.id, e.parent_id FROM experiments e JOIN chain ON e.id = chain.parent_id)
+               SELECT id FROM chain""", (experiment_id,)).fetchall()
+        return {row[0] for row in rows}
 
     def experiments_with_source(self, normalized_sha256: str) -> list[dict[str, Any]]:
         return self.query(
@@ -442,7 +454,7 @@ class Archive:
                                   "started_at": time.time()})
 
     def update_job(self, job_id: str, **fields: Any) -> None:
-        if fields.get("status") in {"done", "failed", "cancelled", "interrupted"}:
+        if fields.get("status") in FINISHED_JOBS:
             fields.setdefault("finished_at", time.time())
         assignments = ", ".join(f"{key} = ?" for key in fields)
         with self.transaction():

@@ -92,10 +92,22 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def installed_from_index() -> bool:
+    """True if this frontier-mcp came from a package index (so `uvx frontier-mcp` finds the same one);
+    an install from a checkout or a wheel file records its origin in direct_url.json."""
+    from importlib import metadata
+
+    try:
+        return metadata.distribution("frontier-mcp").read_text("direct_url.json") is None
+    except metadata.PackageNotFoundError:
+        return False
+
+
 def client_configs(settings: Settings) -> dict[str, object]:
     """Config blocks with absolute paths: hosts start servers in `/` with a bare environment."""
     uvx = shutil.which("uvx")
-    command, args = (uvx, ["frontier-mcp"]) if uvx else (sys.executable, ["-m", "frontier_mcp"])
+    from_index = uvx is not None and installed_from_index()
+    command, args = (uvx, ["frontier-mcp"]) if from_index else (sys.executable, ["-m", "frontier_mcp"])
     env = {"FRONTIER_HOME": str(settings.home)}
     cargo = settings.cargo_path()
     if cargo is not None:

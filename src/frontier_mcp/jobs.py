@@ -21,7 +21,6 @@ from .archive import Archive
 
 log = logging.getLogger(__name__)
 
-FINISHED = {"done", "failed", "cancelled", "interrupted"}
 KEEP_FINISHED = 16  # each holds a full report; memory stays flat over thousands of benchmarks
 
 
@@ -68,6 +67,8 @@ class Jobs:
                 job.status, job.message = "done", "finished"
             except Exception as exc:  # the job's failure is data for the model, not a server crash
                 log.exception("job %s failed", job.id)
+                while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                    exc = exc.exceptions[0]  # a task group's wrapper says nothing the model can act on
                 job.status, job.error = "failed", str(exc) or type(exc).__name__
                 job.message = "failed"
         if scope.cancelled_caught and job.status == "running":

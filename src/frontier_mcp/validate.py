@@ -40,8 +40,10 @@ def check_name(name: str) -> str | None:
     return None
 
 
-def strip_comments_and_strings(source: str) -> str:
+def strip_comments_and_strings(source: str, *, keep_strings: bool = False) -> str:
     """Blank out comments and the contents of string/char literals, keeping line structure.
+
+    With `keep_strings`, only comments are blanked (for duplicate detection).
 
     Keeping newlines means a finding's line number is the model's own line number.
     """
@@ -76,19 +78,20 @@ def strip_comments_and_strings(source: str) -> str:
             start = i + 2 + hashes
             end = source.find(terminator, start)
             end = n if end == -1 else end + len(terminator)
-            out.append('r"' + blank(source[start:max(start, end - len(terminator))]) + '"')
+            out.append(source[i:end] if keep_strings else
+                       'r"' + blank(source[start:max(start, end - len(terminator))]) + '"')
             i = end
         elif ch == '"':
             j = i + 1
             while j < n and source[j] != '"':
                 j += 2 if source[j] == "\\" else 1
-            out.append('"' + blank(source[i + 1:j]) + '"')
+            out.append(source[i:j + 1] if keep_strings else '"' + blank(source[i + 1:j]) + '"')
             i = j + 1
         elif ch == "'":
             # A char literal ('a', '\n', '\u{1F600}') or a lifetime ('a): only the former is blanked.
             match = re.match(r"'(\\(u\{[0-9a-fA-F]{1,6}\}|x[0-9a-fA-F]{2}|.)|[^\\'])'", source[i:i + 12])
             if match:
-                out.append("' '")
+                out.append(match.group(0) if keep_strings else "' '")
                 i += match.end()
             else:
                 out.append(ch)
@@ -206,10 +209,5 @@ def check_source(source: str, max_bytes: int) -> list[Finding]:
 
 def normalized_hash(source: str) -> str:
     """Hash of the source without comments or whitespace: catches re-submissions with new comments."""
-    code = _strip_comments_only(source)
+    code = strip_comments_and_strings(source, keep_strings=True)
     return hashlib.sha256(re.sub(r"\s+", "", code).encode()).hexdigest()
-
-
-def _strip_comments_only(source: str) -> str:
-    code = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
-    return re.sub(r"//[^\n]*", "", code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -49,7 +50,7 @@ def evidence_of(rt: Any, experiment_id: int) -> tuple[dict[str, Any], int | None
     return evidence, latest
 
 
-def refusal(verdict: str, evidence: dict[str, Any]) -> str | None:
+def refusal(verdict: str, evidence: dict[str, Any], job_running: Callable[[str | None], bool]) -> str | None:
     """Why the numbers do not support this verdict, or None if they do."""
     benchmarks = evidence["benchmarks"]
     if verdict == "broken":
@@ -71,14 +72,17 @@ def refusal(verdict: str, evidence: dict[str, Any]) -> str | None:
             return (f"the latest '{WIN_SUITE}' benchmark (run {last['benchmark_run_id']}) measured "
                     f"'{last['outcome']}' ({last['wins']} wins, {last['ties']} ties, {last['losses']} losses after "
                     "Holm correction); a win needs at least one significant win and no significant loss.")
-        holdout = next((b for b in benchmarks if b["suite"] == "holdout" and b["job_id"] == last["job_id"]), None)
+        holdout = next((b for b in benchmarks if SUITES[b["suite"]].hidden and b["job_id"] == last["job_id"]), None)
         if holdout is None:
-            return (f"the holdout suite did not run after the '{WIN_SUITE}' win (run {last['benchmark_run_id']}); "
-                    f"run benchmark(suite='{WIN_SUITE}') again.")
+            if job_running(last["job_id"]):
+                return (f"the hidden holdout suite is still running after the '{WIN_SUITE}' win; wait with "
+                        f"job_status(job_id='{last['job_id']}') and record the verdict when it is done.")
+            return (f"the holdout suite did not finish after the '{WIN_SUITE}' win (run {last['benchmark_run_id']}: "
+                    f"cancelled or interrupted); run benchmark(suite='{WIN_SUITE}') again.")
         if holdout["losses"] or (holdout["geomean_ratio"] or 1.0) >= 1.0:
             return (f"the win on '{WIN_SUITE}' does not carry over to the hidden holdout suite (other dimensions, "
                     f"rotations, datasets and seeds): {holdout['wins']} wins, {holdout['ties']} ties, "
-                    f"{holdout['losses']} losses, geomean loss ratio {holdout['geomean_ratio']:.3g}. The "
+                    f"{holdout['losses']} losses, geomean loss ratio {holdout['geomean_ratio'] or float('nan'):.3g}. The "
                     "candidate looks tuned to the suites it was shown; record 'mixed' or 'loss', or evolve it.")
     return None
 
@@ -103,7 +107,8 @@ def register(server: MCPServer) -> None:
         except ArchiveError as exc:
             raise fail(str(exc)) from None
         evidence, latest = evidence_of(rt, experiment_id)
-        problem = refusal(verdict, evidence)
+        problem = refusal(verdict, evidence, lambda job_id: job_id is not None and any(
+            job.id == job_id and job.status == "running" for job in rt.jobs.jobs.values()))
         if problem:
             raise fail(f"verdict '{verdict}' not recorded: {problem}")
         try:
