@@ -10,7 +10,7 @@ import os
 import shutil
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -67,6 +67,10 @@ class Settings(BaseModel):
     max_source_bytes: int = Field(64 * 1024, gt=0)
     native_cpu: bool = Field(True, description="Compile candidates with -C target-cpu=native.")
     limits: Limits = Field(default_factory=Limits)
+    runner: Literal["local", "ray"] = Field(
+        "local", description="Where harness processes run: local processes, or Ray tasks (needs frontier-mcp[ray]).")
+    ray_address: str | None = Field(None, description="Ray cluster to join (auto, host:port, ray://host:10001); "
+                                    "default: RAY_ADDRESS, else a running local Ray, else a new one.")
 
     @field_validator("home", mode="before")
     @classmethod
@@ -84,7 +88,7 @@ class Settings(BaseModel):
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     keys = {"HOME": "home", "CARGO": "cargo", "BWRAP": "bwrap", "WAIT_SECONDS": "wait_seconds",
-            "WORKERS": "workers", "NATIVE_CPU": "native_cpu"}
+            "WORKERS": "workers", "NATIVE_CPU": "native_cpu", "RUNNER": "runner", "RAY_ADDRESS": "ray_address"}
     for env_key, field in keys.items():
         if (value := environ.get(ENV_PREFIX + env_key)) not in (None, ""):
             out[field] = value

@@ -12,6 +12,7 @@ from pydantic import Field
 from ..archive import ArchiveError
 from ..bench import SUITES, Harness, benchmark, compare_variant, runs_per_optimizer
 from ..jobs import Job
+from ..ray_runner import executor_for
 from ..runtime import Runtime
 from ._common import fail, hints, runtime
 from .benchmark import BenchmarkStatus, wait_and_describe
@@ -22,7 +23,7 @@ async def run_ablation(rt: Runtime, job: Job, experiment: dict[str, Any], suite_
     toolchain = await rt.require_ready()
     suite = SUITES[suite_name]
     harness = Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
-                      workers=rt.settings.workers)
+                      workers=rt.settings.workers, executor=executor_for(rt.settings))
     build = rt.archive.last_build(experiment["id"]) or {}
     provenance = {**json.loads(build.get("provenance") or "{}"), "suite": suite_name}
     per_variant = runs_per_optimizer(suite)

@@ -21,6 +21,7 @@ from ..bench import (
     runs_per_optimizer,
 )
 from ..jobs import Job
+from ..ray_runner import executor_for
 from ..runtime import Runtime
 from ._common import fail, hints, reply, runtime
 from .record_result import WIN_SUITE
@@ -49,7 +50,7 @@ async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name:
     """The suite, then, if it measured a win on `standard`, the hidden holdout suite."""
     toolchain = await rt.require_ready()
     harness = Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
-                      workers=rt.settings.workers)
+                      workers=rt.settings.workers, executor=executor_for(rt.settings))
     build = rt.archive.last_build(experiment["id"]) or {}
     provenance = {**json.loads(build.get("provenance") or "{}"), "command": f"{harness.binary} run"}
 
