@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -9,6 +10,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
+from ..archive import ArchiveError
+from ..bench import Harness
+from ..ray_runner import executor_for
 from ..runtime import Runtime
 
 # Text content is what clients that ignore structured output (Claude Desktop) show the model.
@@ -41,3 +45,25 @@ def fail(message: str) -> ToolError:
 def short(value: Any, limit: int = 200) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def harness_for(rt: Runtime, experiment: dict[str, Any]) -> Harness:
+    """The experiment's compiled binary, run in the sandbox on the configured runner (local or Ray)."""
+    return Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
+                   workers=rt.settings.workers, executor=executor_for(rt.settings))
+
+
+def require_built(rt: Runtime, experiment_id: int) -> dict[str, Any]:
+    """The experiment, if its current source has a successful build whose binary is in the lab."""
+    try:
+        experiment = rt.archive.require_experiment(experiment_id)
+    except ArchiveError as exc:
+        raise fail(str(exc)) from None
+    build = rt.archive.last_build(experiment_id)
+    if build is None or not build["ok"]:
+        raise fail(f"experiment {experiment_id} has no successful build; call compile first.")
+    if json.loads(build["provenance"] or "{}").get("source_sha256") != experiment["source_sha256"]:
+        raise fail(f"experiment {experiment_id} was revised after its last build; call compile again.")
+    if not rt.lab.binary(experiment["name"]).exists():
+        raise fail(f"the binary of experiment {experiment_id} is missing from the lab; call compile again.")
+    return experiment

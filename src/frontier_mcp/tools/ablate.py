@@ -9,12 +9,10 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from ..archive import ArchiveError
-from ..bench import SUITES, Harness, benchmark, compare_variant, runs_per_optimizer
+from ..bench import SUITES, benchmark, compare_variant, runs_per_optimizer
 from ..jobs import Job
-from ..ray_runner import executor_for
 from ..runtime import Runtime
-from ._common import fail, hints, runtime
+from ._common import fail, harness_for, hints, require_built, runtime
 from .benchmark import BenchmarkStatus, wait_and_describe
 
 
@@ -22,8 +20,7 @@ async def run_ablation(rt: Runtime, job: Job, experiment: dict[str, Any], suite_
                        switches: list[str]) -> dict[str, Any]:
     toolchain = await rt.require_ready()
     suite = SUITES[suite_name]
-    harness = Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
-                      workers=rt.settings.workers, executor=executor_for(rt.settings))
+    harness = harness_for(rt, experiment)
     build = rt.archive.last_build(experiment["id"]) or {}
     provenance = {**json.loads(build.get("provenance") or "{}"), "suite": suite_name}
     per_variant = runs_per_optimizer(suite)
@@ -61,15 +58,8 @@ def register(server: MCPServer) -> None:
     ) -> Annotated[CallToolResult, BenchmarkStatus]:
         """Find out which part of a (winning) optimizer matters: the source declares its mechanisms with `fn switches(&self) -> Vec<&'static str>` and reads `ctx.switch("name")`; the server benchmarks the full candidate and, for each switch, a variant with that mechanism off (re-tuned with the same budget), and compares each variant with the full candidate on paired seeds (Wilcoxon, Holm). A mechanism 'mattered' if some problem is significantly worse without it. Results are archived with the experiment. Runs as a job; poll with job_status."""
         rt = runtime(ctx)
-        try:
-            experiment = rt.archive.require_experiment(experiment_id)
-        except ArchiveError as exc:
-            raise fail(str(exc)) from None
-        build = rt.archive.last_build(experiment_id)
-        if build is None or not build["ok"] or not rt.lab.binary(experiment["name"]).exists():
-            raise fail(f"experiment {experiment_id} has no successful build; call compile first.")
-        harness = Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
-                          workers=rt.settings.workers)
+        experiment = require_built(rt, experiment_id)
+        harness = harness_for(rt, experiment)
         try:
             switches = (await harness.declared())["switches"]
         except Exception as exc:  # the harness's own message says what is wrong with the declaration

@@ -9,21 +9,18 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from ..archive import ArchiveError
 from ..bench import (
     SUITES,
     TRIAL_COLUMNS,
     BenchmarkReport,
-    Harness,
     SuiteSummary,
     benchmark,
     render_table,
     runs_per_optimizer,
 )
 from ..jobs import Job
-from ..ray_runner import executor_for
 from ..runtime import Runtime
-from ._common import fail, hints, reply, runtime
+from ._common import fail, harness_for, hints, reply, require_built, runtime
 from .record_result import WIN_SUITE
 
 
@@ -49,8 +46,7 @@ class BenchmarkStatus(BaseModel):
 async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name: str) -> dict:
     """The suite, then, if it measured a win on `standard`, the hidden holdout suite."""
     toolchain = await rt.require_ready()
-    harness = Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
-                      workers=rt.settings.workers, executor=executor_for(rt.settings))
+    harness = harness_for(rt, experiment)
     build = rt.archive.last_build(experiment["id"]) or {}
     provenance = {**json.loads(build.get("provenance") or "{}"), "command": f"{harness.binary} run"}
 
@@ -114,7 +110,7 @@ def describe(job: Job) -> CallToolResult:
         if status.holdout is not None:
             h = status.holdout
             text += (f"\nHoldout suite (hidden problems): {h.outcome} ({h.wins} wins, {h.ties} ties, {h.losses} losses "
-                     f"on {h.problems} problems; geomean ratio {h.geomean_ratio})")
+                     f"on {h.problems} problems; geomean ratio {h.geomean_ratio if h.geomean_ratio is None else f'{h.geomean_ratio:.3g}'})")
         text += f"\nNext: {next_step}."
     elif job.status == "running":
         text = (f"Benchmark {job.id} is running: {job.done}/{job.total} harness runs after "
@@ -139,17 +135,10 @@ def register(server: MCPServer) -> None:
     ) -> Annotated[CallToolResult, BenchmarkStatus]:
         """Run the benchmark protocol on a compiled experiment (after a win on 'standard', a hidden holdout suite runs too): every optimizer (the candidate and the baselines SGD, momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad, Lion) gets its learning rate tuned on the same log-spaced grid on tuning seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best baseline's, their ratio, a paired Wilcoxon p-value (Holm-corrected), loss curves and time per step. Long runs return a job id; poll it with job_status."""
         rt = runtime(ctx)
-        try:
-            experiment = rt.archive.require_experiment(experiment_id)
-        except ArchiveError as exc:
-            raise fail(str(exc)) from None
-        build = rt.archive.last_build(experiment_id)
-        if build is None or not build["ok"]:
-            raise fail(f"experiment {experiment_id} has no successful build; call compile first.")
-        if build["provenance"] and json.loads(build["provenance"]).get("source_sha256") != experiment["source_sha256"]:
-            raise fail(f"experiment {experiment_id} was revised after its last build; call compile again.")
-        if not rt.lab.binary(experiment["name"]).exists():
-            raise fail(f"the binary of experiment {experiment_id} is missing from the lab; call compile again.")
+        experiment = require_built(rt, experiment_id)
+        if rt.archive.verdict(experiment_id) is not None:
+            raise fail(f"experiment {experiment_id} has a recorded verdict, and its evidence is final; to measure "
+                       f"more, write a child experiment (parent_id={experiment_id}). `ablate` still works on it.")
         for job in rt.jobs.jobs.values():
             if job.kind == f"bench-{suite}" and job.experiment_id == experiment_id and job.status == "running":
                 return await wait_and_describe(rt, ctx, job, wait_seconds or rt.settings.wait_seconds)
