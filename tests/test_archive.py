@@ -99,6 +99,9 @@ def test_lineage_history_and_leaderboard(tmp_path: Path) -> None:
     rows, total = archive.history(limit=2, offset=0)
     assert total == 2 and rows[0]["id"] == child and rows[0]["geomean_ratio"] == 0.8
     assert rows[1]["geomean_ratio"] == 1.5 and rows[1]["outcome"] == "tie"
+    again, _ = add(archive, pairing, name="again")  # the root's source once more
+    rows, _ = archive.history(limit=3, offset=0)
+    assert [(r["id"], r["duplicate_of"]) for r in rows] == [(again, root), (child, None), (root, None)]
 
 
 def test_orphaned_jobs_are_marked_interrupted(tmp_path: Path) -> None:

@@ -566,7 +566,10 @@ class Archive:
                        (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict,
                        {latest.format("geomean_ratio")} AS geomean_ratio,
                        {latest.format("outcome")} AS outcome,
-                       {latest.format("json_extract(summary, '$.rediscovery_of')")} AS rediscovery_of
+                       {latest.format("json_extract(summary, '$.rediscovery_of')")} AS rediscovery_of,
+                       (SELECT MIN(e2.id) FROM sources s2 JOIN experiments e2 ON e2.source_id = s2.id
+                        WHERE s2.normalized_sha256 = (SELECT normalized_sha256 FROM sources WHERE id = e.source_id)
+                          AND e2.id < e.id) AS duplicate_of
                 {base} ORDER BY e.id DESC LIMIT ? OFFSET ?""", (*params, limit, offset))
         return rows, total
 

@@ -76,12 +76,14 @@ def history(settings: Settings, *, limit: int) -> int:
     archive = Archive(settings.db_path)
     rows, total = archive.history(limit=limit, offset=0)
     table = Table(title=f"{total} experiment(s) in {settings.db_path}")
-    for column in ("id", "name", "fields", "status", "outcome", "ratio", "verdict", "parent"):
+    for column in ("id", "name", "fields", "status", "outcome", "ratio", "verdict", "parent", "flags"):
         table.add_column(column)
     for row in rows:
+        flags = ", ".join(([f"rediscovers {row['rediscovery_of']}"] if row["rediscovery_of"] else [])
+                          + ([f"duplicate of #{row['duplicate_of']}"] if row["duplicate_of"] else []))
         table.add_row(str(row["id"]), row["name"], f"{row['field_a']} × {row['field_b']}", row["status"],
                       row["outcome"] or "-", _fmt(row["geomean_ratio"]), row["verdict"] or "-",
-                      str(row["parent_id"] or ""))
+                      str(row["parent_id"] or ""), flags)
     out.print(table)
     return 0
 

@@ -23,6 +23,8 @@ class ExperimentRow(BaseModel):
     geomean_ratio: float | None = Field(description="latest benchmark's geometric-mean loss ratio vs best baseline")
     verdict: str | None
     rediscovery_of: str | None = Field(None, description="the baseline the latest benchmark found it reproduces")
+    duplicate_of: int | None = Field(
+        None, description="an earlier experiment with the same source (ignoring comments and whitespace)")
 
 
 class Page(BaseModel):
@@ -64,5 +66,6 @@ def register(server: MCPServer) -> None:
             lines.append(f"#{row.id} {row.name} [{row.field_a} × {row.field_b}] status={row.status} "
                          f"outcome={row.outcome or '-'} ratio={ratio} verdict={row.verdict or '-'}"
                          + (f" parent=#{row.parent_id}" if row.parent_id else "")
-                         + (f" REDISCOVERY of {row.rediscovery_of}" if row.rediscovery_of else ""))
+                         + (f" REDISCOVERY of {row.rediscovery_of}" if row.rediscovery_of else "")
+                         + (f" DUPLICATE of #{row.duplicate_of}" if row.duplicate_of else ""))
         return reply(result, "\n".join(lines))
