@@ -223,3 +223,5 @@ async def test_a_child_experiment_shows_its_diff_and_how_each_problem_changed(cl
     assert full["benchmarks"][0]["report"]["problems"][0]["curves"]
     parent = await call(client, "experiment", {"experiment_id": ids[0]})
     assert [c["id"] for c in parent["children"]] == [ids[1]]
+    assert detail["relatives"]["count"] == 1 and detail["relatives"]["best"]["id"] == ids[0]
+    assert parent["relatives"]["best"]["id"] == ids[1]

@@ -36,6 +36,9 @@ class ExperimentDetail(BaseModel):
     parent_diff: str | None = Field(description="unified diff of the parent's source to this one (cut at 150 lines)")
     vs_parent: list[dict[str, Any]] = Field(
         description="per suite and problem: this experiment's loss ratio vs the parent's (latest runs of each)")
+    relatives: dict[str, Any] = Field(
+        description="the family (ancestors, descendants, siblings): its best and worst by loss ratio, and every "
+                    "relative's lesson, for deciding what to evolve next")
     ablations: list[dict[str, Any]] = Field(
         description="ablations: per switched-off mechanism, whether it mattered and where")
     verdict: dict[str, Any] | None
@@ -90,6 +93,26 @@ def ratios_vs(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[
     return rows
 
 
+def family(rt: Any, experiment_id: int) -> dict[str, Any]:
+    """Ancestors, descendants and siblings with their best ratio, verdict and lesson."""
+    rows = rt.archive.query(
+        """WITH RECURSIVE up(id) AS (SELECT parent_id FROM experiments WHERE id = :id
+                                     UNION SELECT e.parent_id FROM experiments e JOIN up ON e.id = up.id),
+                down(id) AS (SELECT id FROM experiments WHERE parent_id = :id
+                             UNION SELECT e.id FROM experiments e JOIN down ON e.parent_id = down.id),
+                kin(id) AS (SELECT id FROM up UNION SELECT id FROM down
+                            UNION SELECT id FROM experiments WHERE parent_id =
+                                  (SELECT parent_id FROM experiments WHERE id = :id))
+           SELECT e.id, e.name, e.best_ratio, v.verdict, v.lessons FROM experiments e
+           LEFT JOIN verdicts v ON v.experiment_id = e.id
+           WHERE e.id IN (SELECT id FROM kin WHERE id IS NOT NULL) AND e.id != :id ORDER BY e.id LIMIT 200""",
+        {"id": experiment_id})
+    ranked = sorted((r for r in rows if r["best_ratio"] is not None), key=lambda r: r["best_ratio"])
+    return {"count": len(rows), "best": ranked[0] if ranked else None, "worst": ranked[-1] if ranked else None,
+            "lessons": [{"id": r["id"], "name": r["name"], "verdict": r["verdict"], "lesson": r["lessons"][:300]}
+                        for r in rows if r["lessons"]][:20]}
+
+
 def register(server: MCPServer) -> None:
     @server.tool(title="Experiment details", annotations=hints(read_only=True, idempotent=True))
     async def experiment(
@@ -128,7 +151,7 @@ def register(server: MCPServer) -> None:
             children=rt.archive.children(experiment_id), statement=row["statement"], mechanism=row["mechanism"],
             prediction=row["prediction"], source_sha256=row["source_sha256"],
             source=row["source"] if include_source else None, last_build=build, benchmarks=benchmarks,
-            parent_diff=parent_diff, vs_parent=vs_parent, verdict=verdict,
+            parent_diff=parent_diff, vs_parent=vs_parent, verdict=verdict, relatives=family(rt, experiment_id),
             ablations=[{"suite": a["suite"], "switch": a["switch"], "mattered": bool(a["mattered"]),
                         "geomean_ratio": a["geomean_ratio"],
                         "worse_without_it": json.loads(a["summary"])["worse_without_it"]}
@@ -153,6 +176,13 @@ def register(server: MCPServer) -> None:
                          + ", ".join(f"{r['problem']} {r['parent_ratio']:.3g}→{r['ratio']:.3g}" for r in vs_parent[:10]))
         if parent_diff:
             lines.append("Diff against the parent:\n" + "\n".join(parent_diff.splitlines()[:60]))
+        kin = detail.relatives
+        if kin["count"]:
+            best, worst = kin["best"], kin["worst"]
+            lines.append(f"Family: {kin['count']} relative(s)"
+                         + (f"; best #{best['id']} {best['name']} (ratio {best['best_ratio']:.3g}), worst "
+                            f"#{worst['id']} {worst['name']} (ratio {worst['best_ratio']:.3g})" if best else ""))
+            lines += [f"  lesson of #{r['id']} {r['name']} ({r['verdict']}): {r['lesson']}" for r in kin["lessons"][:5]]
         for ablation in detail.ablations:
             lines.append(f"Ablation ({ablation['suite']}) of '{ablation['switch']}': "
                          + ("mattered (worse without it on " + ", ".join(ablation["worse_without_it"]) + ")"
