@@ -7,6 +7,7 @@ producing an arbitrary ratio. A diverged run has loss +inf: it loses every compa
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -31,6 +32,12 @@ def median(values: Sequence[float]) -> float:
 
 def median_ci(values: Sequence[float], *, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Percentile-bootstrap interval for the median (deterministic: fixed resampling seed)."""
+    return _median_ci(tuple(float(v) for v in values), confidence, seed)
+
+
+# Cached: the baselines' intervals are the same for every candidate benchmarked against them.
+@functools.lru_cache(maxsize=4096)
+def _median_ci(values: tuple[float, ...], confidence: float, seed: int) -> tuple[float, float]:
     data = np.asarray(values, dtype=float)
     if len(data) < 2 or not np.all(np.isfinite(data)):
         finite = data[np.isfinite(data)]
