@@ -422,13 +422,6 @@ class Archive:
             raise ArchiveError(f"experiment {experiment_id} does not exist; see `history` for ids.")
         return found
 
-    def set_status(self, experiment_id: int, status: str) -> None:
-        with self.transaction():
-            self.db.execute("UPDATE experiments SET status = ?, updated_at = ? WHERE id = ?",
-                            (status, time.time(), experiment_id))
-
-    # -- builds ---------------------------------------------------------------------------
-
     def add_build(self, experiment_id: int, *, ok: bool, seconds: float, errors: int, warnings: int,
                   diagnostics: list[dict[str, Any]], provenance: dict[str, Any]) -> int:
         with self.transaction():
@@ -513,9 +506,6 @@ class Archive:
 
     def ablations(self, experiment_id: int) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM ablations WHERE experiment_id = ? ORDER BY id", (experiment_id,))
-
-    def benchmark_run(self, run_id: int) -> dict[str, Any] | None:
-        return self.one("SELECT * FROM benchmark_runs WHERE id = ?", (run_id,))
 
     def benchmark_runs(self, experiment_id: int) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM benchmark_runs WHERE experiment_id = ? ORDER BY id",

@@ -101,7 +101,6 @@ SUITES: dict[str, Suite] = {
         hidden=True,
     ),
 }
-VISIBLE_SUITES = tuple(name for name, suite in SUITES.items() if not suite.hidden)
 PROFILE_TAUS = (1.0, 1.5, 2.0, 4.0, 10.0)
 
 
@@ -534,13 +533,10 @@ def _summary(optimizer: str, rows: list[dict[str, Any]]) -> OptimizerSummary:
     times = [r["ns_per_step"] for r in rows if r.get("ns_per_step")]
     evals = [r["oracle_evals"] / r["steps_done"] for r in rows if r.get("steps_done")]
 
-    def finite(x: float) -> float | None:
-        return x if math.isfinite(x) else None
-
     return OptimizerSummary(
         optimizer=optimizer, lr=rows[0]["lr"] if rows else math.nan, knobs=rows[0].get("knobs") or {} if rows else {},
-        median_final_loss=finite(med),
-        ci_low=finite(low), ci_high=finite(high), median_best_loss=finite(stats.median(best)),
+        median_final_loss=_finite(med),
+        ci_low=_finite(low), ci_high=_finite(high), median_best_loss=_finite(stats.median(best)),
         diverged=diverged, runs=len(rows),
         median_test_accuracy=stats.median(accuracies) if accuracies else None,
         ns_per_step=stats.median(times) if times else None,

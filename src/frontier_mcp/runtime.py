@@ -59,7 +59,6 @@ class Runtime:
         if sandbox_problem:
             self.problem = sandbox_problem
             return
-        self.sandbox.extra_read_only = []
         changed = await anyio.to_thread.run_sync(self.lab.install_scaffold)
         warm = self.lab.crate_dir(WARMUP_NAME)
         if changed or not (warm / "Cargo.lock").exists() or not self.lab.binary(WARMUP_NAME).exists():

@@ -42,11 +42,6 @@ def fail(message: str) -> ToolError:
     return ToolError(message)
 
 
-def short(value: Any, limit: int = 200) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def harness_for(rt: Runtime, experiment: dict[str, Any]) -> Harness:
     """The experiment's compiled binary, run in the sandbox on the configured runner (local or Ray)."""
     return Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
