@@ -122,6 +122,37 @@ fn accuracy(ds: &Dataset, mut predict: impl FnMut(&[f64]) -> usize) -> f64 {
     hits as f64 / ds.n.max(1) as f64
 }
 
+/// The `Problem` methods every model on a dataset shares: it has `eval(params, batch, grads)`,
+/// `acc(params, dataset)`, and `train`, `test`, `batch` fields. Version 1 for each.
+macro_rules! data_model_methods {
+    () => {
+        fn loss_grad(&self, params: &[Tensor], batch: Option<&[usize]>, grads: &mut [Tensor]) -> f64 {
+            self.eval(params, batch, Some(grads))
+        }
+        fn loss(&self, params: &[Tensor], batch: Option<&[usize]>) -> f64 {
+            self.eval(params, batch, None)
+        }
+        fn train_size(&self) -> Option<usize> {
+            Some(self.train.n)
+        }
+        fn batch_size(&self) -> usize {
+            self.batch
+        }
+        fn has_data(&self) -> bool {
+            true
+        }
+        fn test_accuracy(&self, params: &[Tensor]) -> Option<f64> {
+            Some(self.acc(params, self.test))
+        }
+        fn train_accuracy(&self, params: &[Tensor]) -> Option<f64> {
+            Some(self.acc(params, self.train))
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /// Binary logistic regression: mean BCE with logits z = w.x + b, plus L2 on w.
@@ -193,30 +224,7 @@ impl Problem for LogReg {
         let bound = 1.0 / (self.train.d as f64).sqrt();
         vec![uniform_tensor(&[self.train.d], bound, rng), uniform_tensor(&[1], bound, rng)]
     }
-    fn loss_grad(&self, params: &[Tensor], batch: Option<&[usize]>, grads: &mut [Tensor]) -> f64 {
-        self.eval(params, batch, Some(grads))
-    }
-    fn loss(&self, params: &[Tensor], batch: Option<&[usize]>) -> f64 {
-        self.eval(params, batch, None)
-    }
-    fn train_size(&self) -> Option<usize> {
-        Some(self.train.n)
-    }
-    fn batch_size(&self) -> usize {
-        self.batch
-    }
-    fn has_data(&self) -> bool {
-        true
-    }
-    fn test_accuracy(&self, params: &[Tensor]) -> Option<f64> {
-        Some(self.acc(params, self.test))
-    }
-    fn train_accuracy(&self, params: &[Tensor]) -> Option<f64> {
-        Some(self.acc(params, self.train))
-    }
-    fn version(&self) -> u32 {
-        1
-    }
+    data_model_methods!();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,30 +332,7 @@ impl Problem for Softmax {
         let (d, k) = (self.train.d, self.train.classes);
         vec![uniform_tensor(&[d, k], bound, rng), uniform_tensor(&[k], bound, rng)]
     }
-    fn loss_grad(&self, params: &[Tensor], batch: Option<&[usize]>, grads: &mut [Tensor]) -> f64 {
-        self.eval(params, batch, Some(grads))
-    }
-    fn loss(&self, params: &[Tensor], batch: Option<&[usize]>) -> f64 {
-        self.eval(params, batch, None)
-    }
-    fn train_size(&self) -> Option<usize> {
-        Some(self.train.n)
-    }
-    fn batch_size(&self) -> usize {
-        self.batch
-    }
-    fn has_data(&self) -> bool {
-        true
-    }
-    fn test_accuracy(&self, params: &[Tensor]) -> Option<f64> {
-        Some(self.acc(params, self.test))
-    }
-    fn train_accuracy(&self, params: &[Tensor]) -> Option<f64> {
-        Some(self.acc(params, self.train))
-    }
-    fn version(&self) -> u32 {
-        1
-    }
+    data_model_methods!();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,28 +454,5 @@ impl Problem for Mlp {
         let g2 = (6.0 / (h + k) as f64).sqrt();
         vec![uniform_tensor(&[d, h], g1, rng), Tensor::new(&[h]), uniform_tensor(&[h, k], g2, rng), Tensor::new(&[k])]
     }
-    fn loss_grad(&self, params: &[Tensor], batch: Option<&[usize]>, grads: &mut [Tensor]) -> f64 {
-        self.eval(params, batch, Some(grads))
-    }
-    fn loss(&self, params: &[Tensor], batch: Option<&[usize]>) -> f64 {
-        self.eval(params, batch, None)
-    }
-    fn train_size(&self) -> Option<usize> {
-        Some(self.train.n)
-    }
-    fn batch_size(&self) -> usize {
-        self.batch
-    }
-    fn has_data(&self) -> bool {
-        true
-    }
-    fn test_accuracy(&self, params: &[Tensor]) -> Option<f64> {
-        Some(self.acc(params, self.test))
-    }
-    fn train_accuracy(&self, params: &[Tensor]) -> Option<f64> {
-        Some(self.acc(params, self.train))
-    }
-    fn version(&self) -> u32 {
-        1
-    }
+    data_model_methods!();
 }
