@@ -67,3 +67,15 @@ async def call_error(client: Client, name: str, args: dict[str, Any]) -> str:
     text = " ".join(getattr(c, "text", "") for c in result.content)
     assert result.is_error, f"{name} should have failed but returned: {text[:500]}"
     return text
+
+
+async def compiled(client: Client, name: str, source: str) -> int:
+    """propose_pairing -> write_crate -> compile (asserted ok); the experiment id."""
+    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
+    written = await call(client, "write_crate", {
+        "pairing_id": pairing["pairing_id"], "name": name, "source": source,
+        "statement": f"Test experiment {name}.", "mechanism": "See the source.",
+        "prediction": "The server judges it correctly."})
+    built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
+    assert built["ok"], built
+    return int(written["experiment_id"])

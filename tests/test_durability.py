@@ -16,7 +16,7 @@ from mcp import Client
 
 from frontier_mcp.archive import Archive
 
-from .conftest import call, server_params
+from .conftest import call, compiled, server_params
 from .test_validate import GOOD
 
 pytestmark = pytest.mark.anyio
@@ -47,22 +47,11 @@ def db(home: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{home / 'state.db'}?mode=ro", uri=True)
 
 
-async def write_and_compile(client: Client, name: str) -> int:
-    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
-    written = await call(client, "write_crate", {
-        "pairing_id": pairing["pairing_id"], "name": name, "source": GOOD,
-        "statement": "Plain SGD, for durability.", "mechanism": "x <- x - lr g.",
-        "prediction": "Survives a killed server."})
-    built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
-    assert built["ok"], built
-    return int(written["experiment_id"])
-
-
 async def test_kill_9_mid_benchmark_leaves_an_interrupted_job_and_no_partial_rows(lab_home: Path) -> None:
     marker = "KILLME-" + uuid.uuid4().hex
     name = "durable_killed"
     async with Client(server_params(lab_home, FRONTIER_TEST_MARKER=marker), read_timeout_seconds=600) as first:
-        exp_id = await write_and_compile(first, name)
+        exp_id = await compiled(first, name, GOOD)
         status = await call(first, "benchmark", {"experiment_id": exp_id, "suite": "standard", "wait_seconds": 0})
         job_id = status["job_id"]
         deadline = time.monotonic() + 60

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from .conftest import call, call_error, example_source
+from .conftest import call, call_error, compiled, example_source
 from .test_validate import GOOD
 
 pytestmark = pytest.mark.anyio
@@ -157,19 +157,8 @@ async def test_a_fresh_lab_builds_its_harness_and_the_first_crate_compiles(tmp_p
     assert (tmp_path / "fresh" / "candidates" / "first" / "Cargo.lock").exists()
 
 
-async def _compiled(client: Client, name: str) -> int:
-    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
-    written = await call(client, "write_crate", {
-        "pairing_id": pairing["pairing_id"], "name": name, "source": example_source(),
-        "statement": "The built-in example optimizer.", "mechanism": "Adam with sign-agreement damping.",
-        "prediction": "Roughly Adam-like behaviour."})
-    built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
-    assert built["ok"], built
-    return int(written["experiment_id"])
-
-
 async def test_benchmark_as_a_job_reports_progress_and_can_be_polled(client: Client) -> None:
-    exp_id = await _compiled(client, "job_polled")
+    exp_id = await compiled(client, "job_polled", example_source())
     status = await call(client, "benchmark", {"experiment_id": exp_id, "wait_seconds": 0})
     assert status["status"] == "running" and status["job_id"].startswith("bench-quick-")
     assert status["report"] is None
@@ -187,7 +176,7 @@ async def test_benchmark_as_a_job_reports_progress_and_can_be_polled(client: Cli
 
 
 async def test_cancelled_benchmark_leaves_nothing_partial(client: Client, lab_home: Path) -> None:
-    exp_id = await _compiled(client, "job_cancelled")
+    exp_id = await compiled(client, "job_cancelled", example_source())
     before = counts(lab_home)["benchmark_runs"]
     status = await call(client, "benchmark", {"experiment_id": exp_id, "suite": "standard", "wait_seconds": 0})
     cancelled = await call(client, "job_status", {"job_id": status["job_id"], "cancel": True})

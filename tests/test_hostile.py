@@ -28,7 +28,7 @@ from frontier_mcp.archive import Archive
 from frontier_mcp.scaffold import Lab
 from frontier_mcp.validate import normalized_hash
 
-from .conftest import call, call_error, example_source, server_params
+from .conftest import call, call_error, compiled, example_source, server_params
 from .test_validate import GOOD
 
 pytestmark = pytest.mark.anyio
@@ -72,7 +72,7 @@ def warm_baselines(lab_home: Path) -> Path:
     """Baselines cached under normal limits, so the hostile server only ever runs a candidate."""
     async def run() -> None:
         async with Client(server_params(lab_home), read_timeout_seconds=600) as client:
-            exp_id = await _compiled(client, "hostile_warmup", GOOD)
+            exp_id = await compiled(client, "hostile_warmup", GOOD)
             await _benchmark(client, exp_id)
 
     anyio.run(run)
@@ -129,17 +129,6 @@ def trial_errors(home: Path, exp_id: int) -> list[str]:
                           "b.id = t.benchmark_run_id WHERE b.experiment_id = ?", (exp_id,)).fetchall()
     assert len(rows) == QUICK_CANDIDATE_TRIALS
     return [row[0] or "" for row in rows]
-
-
-async def _compiled(client: Client, name: str, source: str) -> int:
-    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
-    written = await call(client, "write_crate", {
-        "pairing_id": pairing["pairing_id"], "name": name, "source": source,
-        "statement": "A hostile crate from the test suite.", "mechanism": "It attacks the host.",
-        "prediction": "The sandbox contains it."})
-    built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
-    assert built["ok"], built
-    return int(written["experiment_id"])
 
 
 async def _benchmark(client: Client, exp_id: int) -> dict[str, Any]:
@@ -646,7 +635,7 @@ async def test_hostile_crate_names_are_refused(hostile: Client, lab_home: Path) 
 
 async def test_example_still_benchmarks_under_hostile_limits(hostile: Client, lab_home: Path) -> None:
     """The limits are not so tight that an honest optimizer fails: the tests above can fail."""
-    exp_id = await _compiled(hostile, "hostile_control", example_source())
+    exp_id = await compiled(hostile, "hostile_control", example_source())
     status = await _benchmark(hostile, exp_id)
     assert status["status"] == "done"
     assert all(p["candidate"]["diverged"] == 0 for p in status["report"]["problems"]), status["report"]

@@ -16,7 +16,7 @@ from mcp import Client
 
 from frontier_mcp.bench import SUITES
 
-from .conftest import call, call_error
+from .conftest import call, call_error, compiled
 
 pytestmark = pytest.mark.anyio
 
@@ -128,14 +128,7 @@ impl Optimizer for SuiteMemorizer {
 
 
 async def benchmarked(client: Client, name: str, source: str, suite: str) -> tuple[int, dict[str, Any]]:
-    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
-    written = await call(client, "write_crate", {
-        "pairing_id": pairing["pairing_id"], "name": name, "source": source,
-        "statement": f"Protocol check: {name}.", "mechanism": "See the source.",
-        "prediction": "The protocol judges it correctly."})
-    exp_id = written["experiment_id"]
-    built = await call(client, "compile", {"experiment_id": exp_id})
-    assert built["ok"], built
+    exp_id = await compiled(client, name, source)
     status = await call(client, "benchmark", {"experiment_id": exp_id, "suite": suite})
     while status["status"] == "running":
         status = await call(client, "job_status", {"job_id": status["job_id"], "wait_seconds": 120})
