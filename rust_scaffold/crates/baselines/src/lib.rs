@@ -5,43 +5,111 @@
 //! to keep (e.g. `lerp` switches formula at weight 0.5 as ATen does). The learning rate always
 //! comes from `ctx.lr`; every other hyperparameter is set by PyTorch's keyword name through
 //! [`build`]. State is allocated on the first step; later steps do not allocate.
+//!
+//! Every baseline is one row of [`BASELINES`]; [`names`], [`defaults`], [`describe`] and
+//! [`build`] are all read from it. Adding a baseline: a file under `src/rules/`, its `mod` line
+//! below, its row in [`BASELINES`], and its PyTorch trajectory in `tests/torch_reference.txt`
+//! (the `every_baseline_is_verified_against_pytorch` test fails until it is there).
 #![forbid(unsafe_code)]
 
 use frontier_core::{Optimizer, StepContext, Tensor};
 
 mod opts;
-mod rules;
+mod ops;
+
+/// The update rules, one file each. Presets (`momentum`, `nesterov`, `adamw`) share a rule.
+pub mod rules {
+    pub mod adadelta;
+    pub mod adafactor;
+    pub mod adagrad;
+    pub mod adam;
+    pub mod adamax;
+    pub mod lion;
+    pub mod nadam;
+    pub mod radam;
+    pub mod rmsprop;
+    pub mod sgd;
+}
+
+use rules::*;
 
 pub use opts::Opts;
-pub use rules::*;
 
 /// Bumped whenever a baseline's update rule or defaults change.
 pub const BASELINES_VERSION: u32 = 1;
 
-/// Every baseline name accepted by [`build`], in a fixed order.
-pub fn names() -> Vec<&'static str> {
-    vec![
-        "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "lion", "adamax", "nadam", "radam",
-        "adadelta", "adafactor",
-    ]
+/// One registered baseline.
+pub struct Baseline {
+    /// The lowercase name `build` accepts (and the optimizer's `name()`).
+    pub name: &'static str,
+    /// One line for docs and listings.
+    pub about: &'static str,
+    /// Every option it accepts with its default (PyTorch's; booleans are 0/1), in a fixed order.
+    pub defaults: &'static [(&'static str, f64)],
+    /// Builds it from options already merged with `defaults`.
+    pub build: fn(&Opts) -> Result<Box<dyn Optimizer>, String>,
 }
 
-/// The options each baseline accepts, with their defaults (PyTorch's; booleans are 0/1).
-/// `eps1 = 0` for adafactor means PyTorch's `None` (machine epsilon).
-pub fn defaults(name: &str) -> Option<Vec<(&'static str, f64)>> {
-    let v: Vec<(&'static str, f64)> = match name {
-        "sgd" => vec![("momentum", 0.0), ("dampening", 0.0), ("nesterov", 0.0), ("weight_decay", 0.0)],
-        "momentum" => vec![("momentum", 0.9), ("dampening", 0.0), ("nesterov", 0.0), ("weight_decay", 0.0)],
-        "nesterov" => vec![("momentum", 0.9), ("dampening", 0.0), ("nesterov", 1.0), ("weight_decay", 0.0)],
-        "adam" => vec![("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 0.0), ("amsgrad", 0.0)],
-        "adamw" => vec![("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 1e-2), ("amsgrad", 0.0)],
-        "rmsprop" => vec![("alpha", 0.99), ("eps", 1e-8), ("weight_decay", 0.0), ("momentum", 0.0), ("centered", 0.0)],
-        "adagrad" => {
-            vec![("lr_decay", 0.0), ("weight_decay", 0.0), ("initial_accumulator_value", 0.0), ("eps", 1e-10)]
-        }
-        "lion" => vec![("beta1", 0.9), ("beta2", 0.99), ("weight_decay", 0.0)],
-        "adamax" => vec![("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 0.0)],
-        "nadam" => vec![
+/// Every baseline, in the fixed order [`names`] lists them.
+pub static BASELINES: &[Baseline] = &[
+    Baseline {
+        name: "sgd",
+        about: "torch.optim.SGD, plain gradient descent by default",
+        defaults: &[("momentum", 0.0), ("dampening", 0.0), ("nesterov", 0.0), ("weight_decay", 0.0)],
+        build: sgd::build,
+    },
+    Baseline {
+        name: "momentum",
+        about: "torch.optim.SGD with heavy-ball momentum 0.9",
+        defaults: &[("momentum", 0.9), ("dampening", 0.0), ("nesterov", 0.0), ("weight_decay", 0.0)],
+        build: sgd::build,
+    },
+    Baseline {
+        name: "nesterov",
+        about: "torch.optim.SGD with Nesterov momentum 0.9",
+        defaults: &[("momentum", 0.9), ("dampening", 0.0), ("nesterov", 1.0), ("weight_decay", 0.0)],
+        build: sgd::build,
+    },
+    Baseline {
+        name: "adam",
+        about: "torch.optim.Adam (weight decay as L2 added to the gradient; optional AMSGrad)",
+        defaults: &[("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 0.0), ("amsgrad", 0.0)],
+        build: adam::build,
+    },
+    Baseline {
+        name: "adamw",
+        about: "torch.optim.AdamW (Adam with decoupled weight decay, 1e-2 by default)",
+        defaults: &[("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 1e-2), ("amsgrad", 0.0)],
+        build: adam::build_adamw,
+    },
+    Baseline {
+        name: "rmsprop",
+        about: "torch.optim.RMSprop (optionally centered, with momentum)",
+        defaults: &[("alpha", 0.99), ("eps", 1e-8), ("weight_decay", 0.0), ("momentum", 0.0), ("centered", 0.0)],
+        build: rmsprop::build,
+    },
+    Baseline {
+        name: "adagrad",
+        about: "torch.optim.Adagrad (optional learning-rate decay and initial accumulator)",
+        defaults: &[("lr_decay", 0.0), ("weight_decay", 0.0), ("initial_accumulator_value", 0.0), ("eps", 1e-10)],
+        build: adagrad::build,
+    },
+    Baseline {
+        name: "lion",
+        about: "Lion (Chen et al. 2023) as lion-pytorch: sign of interpolated momentum",
+        defaults: &[("beta1", 0.9), ("beta2", 0.99), ("weight_decay", 0.0)],
+        build: lion::build,
+    },
+    Baseline {
+        name: "adamax",
+        about: "torch.optim.Adamax (Adam with an infinity-norm second moment)",
+        defaults: &[("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 0.0)],
+        build: adamax::build,
+    },
+    Baseline {
+        name: "nadam",
+        about: "torch.optim.NAdam (Nesterov Adam with the momentum_decay schedule)",
+        defaults: &[
             ("beta1", 0.9),
             ("beta2", 0.999),
             ("eps", 1e-8),
@@ -49,128 +117,53 @@ pub fn defaults(name: &str) -> Option<Vec<(&'static str, f64)>> {
             ("momentum_decay", 4e-3),
             ("decoupled_weight_decay", 0.0),
         ],
-        "radam" => vec![
-            ("beta1", 0.9),
-            ("beta2", 0.999),
-            ("eps", 1e-8),
-            ("weight_decay", 0.0),
-            ("decoupled_weight_decay", 0.0),
-        ],
-        "adadelta" => vec![("rho", 0.9), ("eps", 1e-6), ("weight_decay", 0.0)],
-        "adafactor" => vec![("beta2_decay", -0.8), ("eps1", 0.0), ("eps2", 1e-3), ("d", 1.0), ("weight_decay", 0.0)],
-        _ => return None,
-    };
-    Some(v)
+        build: nadam::build,
+    },
+    Baseline {
+        name: "radam",
+        about: "torch.optim.RAdam (variance-rectified Adam)",
+        defaults: &[("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 0.0), ("decoupled_weight_decay", 0.0)],
+        build: radam::build,
+    },
+    Baseline {
+        name: "adadelta",
+        about: "torch.optim.Adadelta (lr 1.0 is PyTorch's default)",
+        defaults: &[("rho", 0.9), ("eps", 1e-6), ("weight_decay", 0.0)],
+        build: adadelta::build,
+    },
+    Baseline {
+        name: "adafactor",
+        about: "torch.optim.Adafactor (factored second moment for rank >= 2; eps1 = 0 means None)",
+        defaults: &[("beta2_decay", -0.8), ("eps1", 0.0), ("eps2", 1e-3), ("d", 1.0), ("weight_decay", 0.0)],
+        build: adafactor::build,
+    },
+];
+
+fn find(name: &str) -> Option<&'static Baseline> {
+    BASELINES.iter().find(|b| b.name == name)
+}
+
+/// Every baseline name accepted by [`build`], in a fixed order.
+pub fn names() -> Vec<&'static str> {
+    BASELINES.iter().map(|b| b.name).collect()
+}
+
+/// The options each baseline accepts, with their defaults (PyTorch's; booleans are 0/1).
+/// `eps1 = 0` for adafactor means PyTorch's `None` (machine epsilon).
+pub fn defaults(name: &str) -> Option<Vec<(&'static str, f64)>> {
+    find(name).map(|b| b.defaults.to_vec())
+}
+
+/// The baseline's one-line description, for docs and listings.
+pub fn describe(name: &str) -> Option<&'static str> {
+    find(name).map(|b| b.about)
 }
 
 /// Builds a baseline by lowercase name with PyTorch keyword options (`beta1`/`beta2` for
 /// `betas`, 0/1 for booleans). Unknown names and unknown or invalid options are errors.
 pub fn build(name: &str, opts: &[(String, f64)]) -> Result<Box<dyn Optimizer>, String> {
-    let defaults = defaults(name).ok_or_else(|| format!("unknown optimizer '{name}'; known: {}", names().join(", ")))?;
-    let o = Opts::new(name, &defaults, opts)?;
-    let b: Box<dyn Optimizer> = match name {
-        "sgd" | "momentum" | "nesterov" => Box::new(Sgd::new(
-            name,
-            o.get("momentum"),
-            o.get("dampening"),
-            o.flag("nesterov")?,
-            o.get("weight_decay"),
-        )?),
-        "adam" | "adamw" => Box::new(Adam::new(
-            name,
-            o.get("beta1"),
-            o.get("beta2"),
-            o.get("eps"),
-            o.get("weight_decay"),
-            o.flag("amsgrad")?,
-            name == "adamw",
-        )),
-        "rmsprop" => Box::new(RmsProp::new(
-            o.get("alpha"),
-            o.get("eps"),
-            o.get("weight_decay"),
-            o.get("momentum"),
-            o.flag("centered")?,
-        )),
-        "adagrad" => Box::new(Adagrad::new(
-            o.get("lr_decay"),
-            o.get("weight_decay"),
-            o.get("initial_accumulator_value"),
-            o.get("eps"),
-        )),
-        "lion" => Box::new(Lion::new(o.get("beta1"), o.get("beta2"), o.get("weight_decay"))),
-        "adamax" => Box::new(Adamax::new(o.get("beta1"), o.get("beta2"), o.get("eps"), o.get("weight_decay"))),
-        "nadam" => Box::new(NAdam::new(
-            o.get("beta1"),
-            o.get("beta2"),
-            o.get("eps"),
-            o.get("weight_decay"),
-            o.get("momentum_decay"),
-            o.flag("decoupled_weight_decay")?,
-        )),
-        "radam" => Box::new(RAdam::new(
-            o.get("beta1"),
-            o.get("beta2"),
-            o.get("eps"),
-            o.get("weight_decay"),
-            o.flag("decoupled_weight_decay")?,
-        )),
-        "adadelta" => Box::new(Adadelta::new(o.get("rho"), o.get("eps"), o.get("weight_decay"))),
-        "adafactor" => {
-            let eps1 = o.get("eps1");
-            Box::new(Adafactor::new(
-                o.get("beta2_decay"),
-                if eps1 == 0.0 { f64::EPSILON } else { eps1 },
-                o.get("eps2"),
-                o.get("d"),
-                o.get("weight_decay"),
-            ))
-        }
-        _ => unreachable!(),
-    };
-    Ok(b)
-}
-
-/// Lazily allocates one state buffer per tensor, filled with `value`.
-pub(crate) fn ensure(state: &mut Vec<Vec<f64>>, params: &[Tensor], value: f64) {
-    if state.is_empty() {
-        *state = params.iter().map(|p| vec![value; p.len()]).collect();
-    }
-    assert_eq!(state.len(), params.len(), "the number of parameter tensors changed between steps");
-}
-
-/// ATen's scalar `lerp`: `self + w (end - self)` for |w| < 0.5, else `end - (end - self)(1 - w)`.
-#[inline(always)]
-pub(crate) fn lerp(s: f64, end: f64, w: f64) -> f64 {
-    if w.abs() < 0.5 {
-        s + w * (end - s)
-    } else {
-        end - (end - s) * (1.0 - w)
-    }
-}
-
-/// `torch.sign` (0 for 0, NaN for NaN), unlike `f64::signum`.
-#[inline(always)]
-pub(crate) fn sign(x: f64) -> f64 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        x // 0.0, -0.0 or NaN
-    }
-}
-
-/// `torch.maximum`: NaN propagates.
-#[inline(always)]
-pub(crate) fn maximum(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a > b {
-        a
-    } else {
-        b
-    }
+    let b = find(name).ok_or_else(|| format!("unknown optimizer '{name}'; known: {}", names().join(", ")))?;
+    (b.build)(&Opts::new(name, b.defaults, opts)?)
 }
 
 /// Convenience for tests and the harness: run an optimizer on explicit gradients.

@@ -2,6 +2,7 @@
 
 /// Resolved options of one baseline.
 pub struct Opts {
+    name: String,
     values: Vec<(&'static str, f64)>,
 }
 
@@ -22,7 +23,12 @@ impl Opts {
                 }
             }
         }
-        Ok(Opts { values })
+        Ok(Opts { name: name.to_string(), values })
+    }
+
+    /// The registered name these options were resolved for (presets share a constructor).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn get(&self, key: &str) -> f64 {
