@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
 mod optimizer;
 fn main() -> std::process::ExitCode {
-    frontier_bench::main_with(Some(|| Box::new(optimizer::build())))
+    frontier_core::remote::main_with(|| Box::new(optimizer::build()))
 }

@@ -1,32 +1,56 @@
 //! frontier-bench: the harness library behind every candidate binary.
 //!
-//! `main_with(candidate)` implements the subcommands (see README.md for the protocol):
-//! `list`, `run` (plan on stdin, one JSON line per run), `replay` (recorded gradients in,
-//! parameters out) and `version`.
-#![forbid(unsafe_code)]
+//! [`main`] implements the subcommands (see README.md for the protocol): `list`, `run` (plan on
+//! stdin, one JSON line per run), `serve`, `replay` (recorded gradients in, parameters out) and
+//! `version`. This binary is the trusted side of every benchmark: it owns the problems, the
+//! oracle budget and every number it prints. A candidate optimizer never runs in its process:
+//! `run --candidate BINARY` starts a fresh process of the candidate's binary for each run and
+//! talks to it over a pipe ([`remote`]).
+#![deny(unsafe_code)]
 
-use frontier_core::{Knob, Optimizer};
+use frontier_core::Optimizer;
 use frontier_problems::Problem;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
-pub mod guard;
 pub mod json;
+mod os;
 pub mod plan;
+pub mod remote;
 pub mod replay;
 pub mod runner;
 pub mod speed;
 
+use remote::{RemoteCandidate, RemoteConfig};
+
 /// Bump whenever a problem, a baseline, the run protocol or the JSON output changes.
 /// It is pinned (with every problem's version and the baselines' version) by a test.
-pub const HARNESS_VERSION: &str = "1.2.0";
+pub const HARNESS_VERSION: &str = "2.0.0";
 
-/// A candidate optimizer's constructor.
+/// A candidate optimizer's constructor (in-process: the harness's own tests).
 pub type Candidate = fn() -> Box<dyn Optimizer>;
 
-const USAGE: &str = "usage: <binary> list | run | replay | version
+/// Where `optimizer=candidate` runs come from.
+#[derive(Clone, Debug, Default)]
+pub enum CandidateSource {
+    #[default]
+    None,
+    /// Built in this process (tests of the harness itself).
+    InProcess(Candidate),
+    /// A fresh process of the candidate's binary per run (every benchmark).
+    Remote(RemoteConfig),
+}
+
+impl From<Option<Candidate>> for CandidateSource {
+    fn from(c: Option<Candidate>) -> CandidateSource {
+        c.map_or(CandidateSource::None, CandidateSource::InProcess)
+    }
+}
+
+const USAGE: &str = "usage: frontier-bench list | run [--candidate BINARY [--sweep] [--run-timeout-ms N]] | serve BASELINE | replay | version
   list     print problems and optimizers as one JSON line
-  run      read a plan from stdin (one run per line: id=.. optimizer=.. problem=.. lr=.. seed=.. steps=.. [curve_points=..] [opt.<k>=<v>..] [time_limit_ms=..]), print one JSON line per run
+  run      read a plan from stdin (one run per line: id=.. optimizer=.. problem=.. lr=.. seed=.. steps=.. [instance=..] [curve_points=..] [opt.<k>=<v>..] [knob.<k>=<v>..] [eval_budget=..] [time_limit_ms=..]), print one JSON line per run; optimizer=candidate runs BINARY, one fresh process per run
+  serve    answer one run's frames on stdin/stdout as a candidate binary does, with a baseline (for timing both the same way)
   replay   read optimizer line, shapes, init, grad lines, end; print params after each step
   version  print the harness version
   speed    adam [N] [STEPS]: baseline Adam step vs a raw Adam-shaped kernel, one JSON line (not a protocol command)";
@@ -52,9 +76,9 @@ impl ProblemCache {
 }
 
 /// Optimizer names available to this binary ("candidate" first when there is one).
-pub fn optimizer_names(candidate: Option<Candidate>) -> Vec<String> {
+pub fn optimizer_names(candidate: &CandidateSource) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
-    if candidate.is_some() {
+    if !matches!(candidate, CandidateSource::None) {
         v.push("candidate".into());
     }
     v.extend(frontier_baselines::names().into_iter().map(String::from));
@@ -65,14 +89,20 @@ pub fn optimizer_names(candidate: Option<Candidate>) -> Vec<String> {
 pub fn build_optimizer(
     name: &str,
     opts: &[(String, f64)],
-    candidate: Option<Candidate>,
+    candidate: &CandidateSource,
 ) -> Result<Box<dyn Fn() -> Box<dyn Optimizer>>, String> {
     if name == "candidate" {
-        let c = candidate.ok_or("this binary has no candidate optimizer")?;
         if !opts.is_empty() {
             return Err("the candidate takes no opt.* options".into());
         }
-        return Ok(Box::new(c));
+        return match candidate {
+            CandidateSource::None => Err("this harness was given no candidate (run --candidate BINARY)".into()),
+            CandidateSource::InProcess(c) => Ok(Box::new(*c)),
+            CandidateSource::Remote(config) => {
+                let config = config.clone();
+                Ok(Box::new(move || Box::new(RemoteCandidate::start(&config)) as Box<dyn Optimizer>))
+            }
+        };
     }
     // validate once, then build fresh per run
     frontier_baselines::build(name, opts)?;
@@ -80,95 +110,19 @@ pub fn build_optimizer(
     Ok(Box::new(move || frontier_baselines::build(&name, &opts).expect("validated")))
 }
 
-/// The most knobs a candidate may declare: every knob thins the same tuning budget.
-pub const MAX_KNOBS: usize = 4;
+pub use frontier_core::contract::{check_switches, resolve_knobs, MAX_KNOBS, MAX_SWITCHES};
+pub use frontier_core::guard;
 
-/// Checks a candidate's declared knobs and fills in the plan's values (defaults elsewhere).
-pub fn resolve_knobs(declared: &[Knob], given: &[(String, f64)]) -> Result<Vec<(String, f64)>, String> {
-    if declared.len() > MAX_KNOBS {
-        return Err(format!("{} knobs declared; at most {MAX_KNOBS}", declared.len()));
-    }
-    for (i, k) in declared.iter().enumerate() {
-        let valid_name = !k.name.is_empty()
-            && k.name.len() <= 32
-            && k.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid_name {
-            return Err(format!("knob name '{}' must be 1-32 characters of a-z, 0-9 and _", k.name));
-        }
-        if declared[..i].iter().any(|o| o.name == k.name) {
-            return Err(format!("knob '{}' is declared twice", k.name));
-        }
-        let ordered = k.low.is_finite() && k.high.is_finite() && k.low < k.high;
-        if !ordered || !(k.low..=k.high).contains(&k.default) || (k.log_scale && k.low <= 0.0) {
-            return Err(format!(
-                "knob '{}' needs finite low < high, low <= default <= high, and low > 0 on a log scale",
-                k.name
-            ));
-        }
-    }
-    for (name, value) in given {
-        let k = declared.iter().find(|k| k.name == name).ok_or_else(|| format!("knob '{name}' is not declared"))?;
-        if !(k.low..=k.high).contains(value) {
-            return Err(format!("knob '{name}'={value} is outside [{}, {}]", k.low, k.high));
-        }
-    }
-    Ok(declared
-        .iter()
-        .map(|k| {
-            let v = given.iter().find(|(n, _)| n == k.name).map_or(k.default, |(_, v)| *v);
-            (k.name.to_string(), v)
-        })
-        .collect())
-}
-
-/// The most switches a candidate may declare for ablations.
-pub const MAX_SWITCHES: usize = 8;
-
-/// Checks a candidate's declared switches and that every switched-off name is one of them.
-pub fn check_switches(declared: &[&str], off: &[String]) -> Result<(), String> {
-    if declared.len() > MAX_SWITCHES {
-        return Err(format!("{} switches declared; at most {MAX_SWITCHES}", declared.len()));
-    }
-    for (i, name) in declared.iter().enumerate() {
-        let valid = !name.is_empty()
-            && name.len() <= 32
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid || declared[..i].contains(name) {
-            return Err(format!("switch name '{name}' must be unique, 1-32 characters of a-z, 0-9 and _"));
-        }
-    }
-    match off.iter().find(|n| !declared.contains(&n.as_str())) {
-        Some(n) => Err(format!("switch '{n}' is not declared")),
-        None => Ok(()),
-    }
-}
-
-/// The `knobs` JSON line: the candidate's declared knobs and switches, or an error.
+/// The `knobs` JSON line of an in-process candidate (a candidate binary prints its own).
 pub fn knobs_json(candidate: Option<Candidate>) -> String {
-    let declared = match candidate.map(|c| guard::guarded(|| { let o = c(); (o.knobs(), o.switches()) })) {
-        None => Ok((Vec::new(), Vec::new())),
-        Some(Ok((k, s))) => resolve_knobs(&k, &[]).and_then(|_| check_switches(&s, &[])).map(|_| (k, s)),
-        Some(Err(c)) => Err(format!("panic: {}", c.message)),
-    };
-    match declared {
-        Ok((knobs, switches)) => {
-            let items: Vec<String> = knobs
-                .iter()
-                .map(|k| {
-                    let mut o = json::Obj::new();
-                    o.str("name", k.name).f("low", k.low).f("high", k.high).f("default", k.default).b("log_scale", k.log_scale);
-                    o.finish()
-                })
-                .collect();
-            let names: Vec<String> = switches.iter().map(|n| json::string(n)).collect();
-            format!("{{\"knobs\":[{}],\"switches\":[{}]}}", items.join(","), names.join(","))
-        }
-        Err(e) => json::Obj::new().str("error", &e).finish(),
+    match candidate {
+        None => r#"{"knobs":[],"switches":[]}"#.to_string(),
+        Some(c) => frontier_core::remote::knobs_json(&c),
     }
 }
 
 /// The `list` JSON line.
-pub fn list_json(candidate: Option<Candidate>) -> String {
+pub fn list_json(candidate: &CandidateSource) -> String {
     let mut probs = Vec::new();
     for name in frontier_problems::all_names() {
         let p = frontier_problems::by_name(&name).expect("listed problem");
@@ -208,7 +162,7 @@ pub fn list_json(candidate: Option<Candidate>) -> String {
 }
 
 /// Runs one plan line and returns its JSON line.
-pub fn run_line(line: &str, cache: &mut ProblemCache, candidate: Option<Candidate>) -> String {
+pub fn run_line(line: &str, cache: &mut ProblemCache, candidate: &CandidateSource) -> String {
     let bad = |msg: String| {
         json::Obj::new().raw("id", &plan::id_json_of(line)).str("error", &format!("bad plan line: {msg}")).finish()
     };
@@ -238,7 +192,7 @@ pub fn run_line(line: &str, cache: &mut ProblemCache, candidate: Option<Candidat
 }
 
 /// Reads a plan from `input` and writes one JSON line per run to `out`, flushing each.
-pub fn run_plan(input: &mut dyn BufRead, out: &mut dyn Write, candidate: Option<Candidate>) -> io::Result<()> {
+pub fn run_plan(input: &mut dyn BufRead, out: &mut dyn Write, candidate: &CandidateSource) -> io::Result<()> {
     let mut cache = ProblemCache::default();
     let mut line = String::new();
     loop {
@@ -257,29 +211,65 @@ pub fn run_plan(input: &mut dyn BufRead, out: &mut dyn Write, candidate: Option<
     }
 }
 
-/// The `main` of every candidate binary (and of `frontier-bench` itself, with `None`).
-pub fn main_with(candidate: Option<Candidate>) -> ExitCode {
+/// Parses `run`'s options: `--candidate BINARY`, `--sweep`, `--run-timeout-ms N`.
+pub fn run_options(args: &[String]) -> Result<CandidateSource, String> {
+    let mut binary = None;
+    let mut sweep = false;
+    let mut timeout_ms: u64 = 120_000;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--candidate" => binary = Some(it.next().ok_or("--candidate needs a path")?.into()),
+            "--sweep" => sweep = true,
+            "--run-timeout-ms" => {
+                timeout_ms = it.next().and_then(|v| v.parse().ok()).ok_or("--run-timeout-ms needs an integer")?
+            }
+            other => return Err(format!("unknown option '{other}'")),
+        }
+    }
+    Ok(match binary {
+        None => CandidateSource::None,
+        Some(binary) => CandidateSource::Remote(RemoteConfig {
+            binary,
+            run_timeout: std::time::Duration::from_millis(timeout_ms),
+            sweep: sweep && std::process::id() == 2,
+        }),
+    })
+}
+
+/// The `main` of `frontier-bench`, the lab's trusted harness.
+pub fn main() -> ExitCode {
     guard::install_hook();
     let args: Vec<String> = std::env::args().collect();
     let cmd = args.get(1).map(String::as_str).unwrap_or("");
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    let usage_error = |e: String| {
+        eprintln!("{e}\n{USAGE}");
+        ExitCode::from(2)
+    };
     match cmd {
         "version" | "--version" => {
             let _ = writeln!(out, "{HARNESS_VERSION}");
             ExitCode::SUCCESS
         }
         "list" => {
-            let _ = writeln!(out, "{}", list_json(candidate));
-            ExitCode::SUCCESS
-        }
-        "knobs" => {
-            let _ = writeln!(out, "{}", knobs_json(candidate));
+            let _ = writeln!(out, "{}", list_json(&CandidateSource::None));
             ExitCode::SUCCESS
         }
         "run" => {
+            let candidate = match run_options(&args[2..]) {
+                Ok(c) => c,
+                Err(e) => return usage_error(e),
+            };
+            // Candidates run as this user, in this sandbox: they must not read or write this
+            // process's memory, descriptors or environment.
+            if matches!(candidate, CandidateSource::Remote(_)) && !os::forbid_inspection() {
+                eprintln!("run: could not make the harness non-dumpable");
+                return ExitCode::from(1);
+            }
             let stdin = io::stdin();
-            match run_plan(&mut stdin.lock(), &mut out, candidate) {
+            match run_plan(&mut stdin.lock(), &mut out, &candidate) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) => {
@@ -288,10 +278,22 @@ pub fn main_with(candidate: Option<Candidate>) -> ExitCode {
                 }
             }
         }
+        "serve" => {
+            let name = args.get(2).cloned().unwrap_or_default();
+            let make = match build_optimizer(&name, &[], &CandidateSource::None) {
+                Ok(m) => m,
+                Err(e) => return usage_error(e),
+            };
+            drop(out);
+            match frontier_core::remote::serve(&*make) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(1),
+            }
+        }
         "replay" => {
             let stdin = io::stdin();
             let build = |name: &str, opts: &[(String, f64)]| -> Result<Box<dyn Optimizer>, String> {
-                let make = build_optimizer(name, opts, candidate)?;
+                let make = build_optimizer(name, opts, &CandidateSource::None)?;
                 guard::guarded(make).map_err(|c| format!("panic: {}", c.message))
             };
             match replay::replay(&mut stdin.lock(), &mut out, &build) {
@@ -317,10 +319,7 @@ pub fn main_with(candidate: Option<Candidate>) -> ExitCode {
             let _ = writeln!(out, "{USAGE}");
             ExitCode::SUCCESS
         }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
+        _ => usage_error(format!("unknown command '{cmd}'")),
     }
 }
 

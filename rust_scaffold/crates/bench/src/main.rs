@@ -1,6 +1,6 @@
-//! The harness without a candidate: baselines, `list`, `replay`, `version`.
+//! The lab's trusted harness: problems, baselines, the oracle budget and every reported number.
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    frontier_bench::main_with(None)
+    frontier_bench::main()
 }

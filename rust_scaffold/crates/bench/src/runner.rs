@@ -1,6 +1,6 @@
 //! One benchmark run: init, the step loop, divergence, the loss curve, counters and timing.
 
-use crate::guard::guarded;
+use frontier_core::guard::guarded;
 use crate::json::Obj;
 use crate::plan::{curve_steps, RunSpec};
 use frontier_core::{Optimizer, Oracle, Rng, StepContext, Tensor};
@@ -198,7 +198,12 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
             best = best.min(loss);
         }
         let oracle = BatchOracle { problem, batch: bref, lens: &lens };
-        let ctx = StepContext::new(t, loss, spec.lr, &oracle).with_knobs(&knobs).with_switched_off(&spec.switched_off);
+        // The budget lives in this process: a candidate in another one can neither read nor reset it.
+        let left = spec.eval_budget.map_or(u64::MAX, |b| b.saturating_sub(res.grad_evals + res.loss_evals));
+        let ctx = StepContext::new(t, loss, spec.lr, &oracle)
+            .with_knobs(&knobs)
+            .with_switched_off(&spec.switched_off)
+            .with_budget(left);
         let t0 = Instant::now();
         let r = guarded(|| opt.step(&mut params, &grads, &ctx));
         let ns = t0.elapsed().as_nanos() as u64;

@@ -4,7 +4,7 @@ use super::*;
 use frontier_core::{Knob, StepContext, Tensor};
 
 fn one(line: &str, cand: Option<Candidate>) -> String {
-    run_line(line, &mut ProblemCache::default(), cand)
+    run_line(line, &mut ProblemCache::default(), &cand.into())
 }
 
 struct Panicky;
@@ -108,7 +108,7 @@ fn version_table_is_pinned() {
                   mlp-mnist1d@1 rosenbrock-30@1 rastrigin-20@1 ackley-30@1 styblinski-tang-20@1 \
                   quadratic-ill-100-k1e4@1 noisy-quadratic-100@1 softmax-wine@1 baselines@1";
     assert_eq!(table.join(" "), pinned, "a version changed: bump HARNESS_VERSION and update this pin");
-    assert_eq!(HARNESS_VERSION, "1.2.0");
+    assert_eq!(HARNESS_VERSION, "2.0.0");
 }
 
 /// Curious spends 1 loss + 3 gradient evaluations of its own per step (hvp = 2), on top of the
@@ -186,4 +186,43 @@ fn switches_turn_mechanisms_off_for_ablations() {
     assert!(one("id=1 optimizer=candidate problem=quadratic-ill-50 lr=0.1 seed=1 steps=5 switch.double=1", Some(make))
         .contains("use switch.<name>=0"));
     assert_eq!(knobs_json(Some(make)), r#"{"knobs":[],"switches":["double"]}"#);
+}
+
+/// Runs an inner L-BFGS-like loop of gradient calls inside one step, as many as it likes.
+struct Greedy;
+impl Optimizer for Greedy {
+    fn step(&mut self, p: &mut [Tensor], _g: &[Tensor], ctx: &StepContext) {
+        for _ in 0..1000 {
+            let g = ctx.grad_at(p);
+            for (x, gi) in p[0].data.iter_mut().zip(&g[0].data) {
+                *x -= 1e-3 * gi;
+            }
+        }
+    }
+}
+
+/// Spends exactly what is left, every step: legal, and the run ends when the budget does.
+struct Frugal;
+impl Optimizer for Frugal {
+    fn step(&mut self, p: &mut [Tensor], g: &[Tensor], ctx: &StepContext) {
+        let mut g = g.to_vec();
+        for _ in 0..ctx.budget_left().min(3) {
+            g = ctx.grad_at(p);
+        }
+        for (x, gi) in p[0].data.iter_mut().zip(&g[0].data) {
+            *x -= ctx.lr * gi;
+        }
+    }
+}
+
+#[test]
+fn an_oracle_call_past_the_budget_voids_the_run() {
+    let line = "id=1 optimizer=candidate problem=rosenbrock-10 lr=0.0001 seed=1 steps=100 eval_budget=100";
+    let out = one(line, Some(|| Box::new(Greedy)));
+    assert!(out.contains("oracle budget exceeded"), "{out}");
+    assert!(out.contains(r#""diverged":true"#) && out.contains(r#""final_loss":null"#), "{out}");
+    assert!(out.contains(r#""steps_done":0,"#), "{out}");
+    let out = one(line, Some(|| Box::new(Frugal)));
+    assert!(out.contains(r#""error":null"#) && out.contains(r#""budget_exhausted":true"#), "{out}");
+    assert!(out.contains(r#""steps_done":25,"#) && out.contains(r#""grad_evals":100,"#), "{out}");
 }

@@ -66,3 +66,66 @@ fn replay_feeds_gradients() {
     assert_eq!(code, 1);
     assert!(out.starts_with("error init: expected 2 values"), "{out}");
 }
+
+/// A candidate binary made of a shell script (the harness passes `serve` as its argument).
+fn script(name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("frontier-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    let start = line.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len() + 3;
+    let rest = &line[start..];
+    &rest[..rest.find([',', '}']).unwrap()]
+}
+
+#[test]
+fn a_candidate_in_its_own_process_gives_the_same_numbers_as_in_process() {
+    // Adam served over the pipe, one process per run, against the harness's own Adam: the frames
+    // carry every f64 exactly, so the runs agree to the bit.
+    let remote = script("adam", &format!("exec {} serve adam", env!("CARGO_BIN_EXE_frontier-bench")));
+    let mut plan = String::new();
+    for (i, problem) in ["rosenbrock-10", "logreg-breast-cancer", "mlp-wine"].iter().enumerate() {
+        for who in ["adam", "candidate"] {
+            plan += &format!("id={i}{who} optimizer={who} problem={problem} lr=0.01 seed=4 steps=60 curve_points=5 eval_budget=60\n");
+        }
+    }
+    let (out, code) = bin(&["run", "--candidate", remote.to_str().unwrap()], &plan);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    for pair in lines.chunks(2) {
+        assert_eq!(field(pair[1], "error"), "null", "{}", pair[1]);
+        for key in ["final_loss", "best_loss", "curve", "test_accuracy", "grad_evals", "steps_done"] {
+            assert_eq!(field(pair[0], key), field(pair[1], key), "{key}: {} vs {}", pair[0], pair[1]);
+        }
+    }
+}
+
+#[test]
+fn a_candidate_that_breaks_the_protocol_dies_or_hangs_fails_only_its_own_run() {
+    let garbage = script("garbage", "echo '{\"id\":1,\"final_loss\":0.0}'; cat >/dev/null");
+    let quits = script("quits", "exit 0");
+    let hangs = script("hangs", "exec sleep 30");
+    let line = "id=1 optimizer=candidate problem=rosenbrock-10 lr=0.01 seed=1 steps=20\nid=2 optimizer=adam problem=rosenbrock-10 lr=0.01 seed=1 steps=20\n";
+    for (path, expect) in [
+        (&garbage, "broke the run protocol"),
+        (&quits, "ended in the middle of its run"),
+        (&hangs, "exceeded its time limit"),
+    ] {
+        let started = std::time::Instant::now();
+        let (out, code) = bin(&["run", "--candidate", path.to_str().unwrap(), "--run-timeout-ms", "500"], line);
+        assert_eq!(code, 0, "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[0].contains(expect) && lines[0].contains(r#""diverged":true"#), "{}", lines[0]);
+        assert!(lines[0].contains(r#""final_loss":null"#), "{}", lines[0]);
+        assert!(lines[1].contains(r#""error":null"#), "the next run is unaffected: {}", lines[1]);
+        assert!(started.elapsed().as_secs() < 10, "the hung candidate was not stopped");
+    }
+}

@@ -7,10 +7,18 @@
 //! * [`Rng`]: xoshiro256** seeded by splitmix64, with named independent streams.
 //!
 //! A candidate never sees seeds, problem names or data: the objective is reachable only through
-//! the private [`Oracle`] held by the context.
+//! the private [`Oracle`] held by the context. In a benchmark the candidate runs in a process of
+//! its own ([`remote::serve`]): the oracle, the budget and every number it is judged by live in
+//! the harness's process, on the other side of a pipe.
+
 #![forbid(unsafe_code)]
 
+pub mod contract;
+pub mod guard;
+pub mod remote;
+
 use std::cell::Cell;
+use std::fmt;
 use std::time::Instant;
 
 // ---------------------------------------------------------------------------------------------
@@ -159,6 +167,30 @@ pub struct StepContext<'a> {
     grad_evals: Cell<u64>,
     hvp_evals: Cell<u64>,
     oracle_ns: Cell<u64>,
+    budget_left: Cell<u64>,
+}
+
+/// Why a counted oracle call was refused: the run's oracle budget is spent.
+///
+/// Every run has one budget of oracle evaluations (the harness's own gradient each step counts
+/// too); a `loss_at` costs 1, a `grad_at` 1, an `hvp` 2. A call that would go past the budget
+/// panics with this message, and the harness voids the run (it counts as failed, never as
+/// credited). Check [`StepContext::budget_left`] before an extra call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BudgetExceeded {
+    pub cost: u64,
+    pub left: u64,
+}
+
+impl fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "oracle budget exceeded: a call costing {} evaluation(s) with {} left; check ctx.budget_left() \
+             before loss_at/grad_at/hvp",
+            self.cost, self.left
+        )
+    }
 }
 
 impl<'a> StepContext<'a> {
@@ -175,6 +207,39 @@ impl<'a> StepContext<'a> {
             grad_evals: Cell::new(0),
             hvp_evals: Cell::new(0),
             oracle_ns: Cell::new(0),
+            budget_left: Cell::new(u64::MAX),
+        }
+    }
+
+    /// The oracle evaluations this step may still spend (set by the harness; unlimited if unset).
+    pub fn with_budget(self, left: u64) -> StepContext<'a> {
+        self.budget_left.set(left);
+        self
+    }
+
+    /// Oracle evaluations the run may still spend inside this step: `loss_at` and `grad_at` cost 1,
+    /// `hvp` costs 2. A call past it panics with [`BudgetExceeded`] and voids the run.
+    pub fn budget_left(&self) -> u64 {
+        self.budget_left.get()
+    }
+
+    /// The knob values the harness set for this run, in declaration order.
+    pub fn knob_values(&self) -> &[(String, f64)] {
+        self.knobs
+    }
+
+    /// The mechanisms an ablation switched off for this run.
+    pub fn switched_off(&self) -> &[String] {
+        self.switched_off
+    }
+
+    fn charge(&self, cost: u64) {
+        let left = self.budget_left.get();
+        if cost > left {
+            std::panic::panic_any(BudgetExceeded { cost, left }.to_string());
+        }
+        if left != u64::MAX {
+            self.budget_left.set(left - cost);
         }
     }
 
@@ -209,6 +274,7 @@ impl<'a> StepContext<'a> {
 
     /// Loss on the current minibatch at other parameters (counted as one loss evaluation).
     pub fn loss_at(&self, params: &[Tensor]) -> f64 {
+        self.charge(1);
         self.loss_evals.set(self.loss_evals.get() + 1);
         let t0 = Instant::now();
         let l = self.oracle.loss(params);
@@ -218,6 +284,7 @@ impl<'a> StepContext<'a> {
 
     /// Gradient on the current minibatch at other parameters (counted as one gradient evaluation).
     pub fn grad_at(&self, params: &[Tensor]) -> Vec<Tensor> {
+        self.charge(1);
         self.grad_evals.set(self.grad_evals.get() + 1);
         let mut g = zeros_like_all(params);
         let t0 = Instant::now();
@@ -229,7 +296,7 @@ impl<'a> StepContext<'a> {
     /// Hessian-vector product `H(params) v` on the current minibatch, by central finite
     /// differences of the gradient: `(g(x + h v) - g(x - h v)) / 2h` with
     /// `h = 6e-6 (1 + rms(x)) / rms(v)`. Counted as one hvp and two gradient evaluations.
-    /// A zero `v` gives zeros.
+    /// A zero `v` gives zeros (free of charge).
     pub fn hvp(&self, params: &[Tensor], v: &[Tensor]) -> Vec<Tensor> {
         assert_eq!(params.len(), v.len(), "hvp: params and v have different numbers of tensors");
         for (p, d) in params.iter().zip(v) {
@@ -248,6 +315,7 @@ impl<'a> StepContext<'a> {
             }
             return out;
         }
+        self.charge(2);
         self.grad_evals.set(self.grad_evals.get() + 2);
         let h = 6e-6 * (1.0 + (xs / n).sqrt()) / (vs / n).sqrt();
         let mut x = params.to_vec();
@@ -295,10 +363,6 @@ impl<'a> StepContext<'a> {
 // Optimizer
 // ---------------------------------------------------------------------------------------------
 
-/// An optimizer: one required method.
-///
-/// State is allocated lazily on the first `step` (shapes are only known then); after that a
-/// step should not allocate.
 /// A hyperparameter a candidate hands to the server's tuner: the model owns the structure, the
 /// tuner owns the knobs. Read its tuned value with [`StepContext::knob`].
 #[derive(Clone, Debug, PartialEq)]
@@ -312,7 +376,13 @@ pub struct Knob {
     pub log_scale: bool,
 }
 
+/// An optimizer: one required method, [`Optimizer::step`].
+///
+/// The harness builds a fresh optimizer for every run, in a fresh process: nothing survives from
+/// one run to the next. State is allocated lazily on the first `step` (shapes are only known
+/// then); after that a step should not allocate.
 pub trait Optimizer {
+    /// A short display name.
     fn name(&self) -> &str {
         "candidate"
     }

@@ -36,6 +36,14 @@ pub struct Caught {
     pub location: Option<String>,
 }
 
+/// A panic payload that carries its own location: a failure the harness reports on behalf of
+/// another process (the candidate's panic, read from its pipe).
+#[derive(Debug, Clone)]
+pub struct Reported {
+    pub message: String,
+    pub location: Option<String>,
+}
+
 /// Runs `f`, catching a panic.
 pub fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
     install_hook();
@@ -43,6 +51,10 @@ pub fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
     let r = panic::catch_unwind(AssertUnwindSafe(f));
     IN_GUARD.with(|g| g.set(false));
     r.map_err(|payload| {
+        let location = LOCATION.with(|s| s.borrow_mut().take());
+        if let Some(r) = payload.downcast_ref::<Reported>() {
+            return Caught { message: r.message.clone(), location: r.location.clone() };
+        }
         let message = if let Some(s) = payload.downcast_ref::<&str>() {
             s.to_string()
         } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -50,7 +62,6 @@ pub fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
         } else {
             "non-string panic payload".to_string()
         };
-        let location = LOCATION.with(|s| s.borrow_mut().take());
         Caught { message, location }
     })
 }

@@ -1,0 +1,45 @@
+//! The few operating-system calls std lacks, for the harness's own process (never a candidate's).
+#![allow(unsafe_code)]
+
+use std::os::raw::{c_int, c_ulong};
+
+extern "C" {
+    fn prctl(option: c_int, ...) -> c_int;
+    fn kill(pid: c_int, sig: c_int) -> c_int;
+}
+
+const PR_SET_DUMPABLE: c_int = 4;
+const SIGKILL: c_int = 9;
+
+/// Makes this process non-dumpable: processes of the same user (the candidates it starts) can no
+/// longer open its /proc/<pid>/mem, fd/ or environ, nor ptrace it.
+pub fn forbid_inspection() -> bool {
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) takes integer arguments and touches no memory of ours.
+    unsafe { prctl(PR_SET_DUMPABLE, 0 as c_ulong) == 0 }
+}
+
+/// SIGKILL to a process (`pid > 0`) or a process group (`pid < 0`); errors are ignored.
+pub fn kill_hard(pid: i32) {
+    // SAFETY: kill(2) takes integers only.
+    unsafe {
+        kill(pid, SIGKILL);
+    }
+}
+
+/// Kills every process of this PID namespace except its init (pid 1) and this one. Only called
+/// when the harness is pid 2 of a sandbox's fresh PID namespace: nothing else lives there.
+pub fn kill_all_others() -> usize {
+    let me = std::process::id() as i32;
+    let mut killed = 0;
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+                if pid > 1 && pid != me {
+                    kill_hard(pid);
+                    killed += 1;
+                }
+            }
+        }
+    }
+    killed
+}

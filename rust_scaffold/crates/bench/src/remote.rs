@@ -1,0 +1,242 @@
+//! The harness's side of a candidate run: the candidate optimizer lives in a child process.
+//!
+//! [`RemoteCandidate`] implements [`Optimizer`] by forwarding each step to a fresh candidate
+//! process (see `frontier_core::remote` for the frames). Every oracle call the candidate asks for
+//! is answered here, through the harness's own [`StepContext`], which counts it and refuses it past
+//! the budget; the candidate's process is killed when the run ends, with anything it started.
+
+use crate::os;
+use frontier_core::guard::Reported;
+use frontier_core::remote::{self as wire, Frame, FrameReader};
+use frontier_core::{Knob, Optimizer, StepContext, Tensor};
+use std::io::{self, BufReader, BufWriter};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+/// Where candidate runs happen and how they are cleaned up.
+#[derive(Clone, Debug)]
+pub struct RemoteConfig {
+    pub binary: PathBuf,
+    /// Wall-time limit of one run's candidate process.
+    pub run_timeout: Duration,
+    /// After each run, kill every other process of the sandbox (the harness is pid 2 there).
+    pub sweep: bool,
+}
+
+pub struct RemoteCandidate {
+    child: Child,
+    input: FrameReader<BufReader<ChildStdout>>,
+    output: BufWriter<ChildStdin>,
+    knobs: Vec<Knob>,
+    switches: Vec<&'static str>,
+    configured: bool,
+    scratch: Vec<Tensor>,
+    done: Option<mpsc::Sender<()>>,
+    timed_out: Arc<AtomicBool>,
+    config: RemoteConfig,
+}
+
+fn fail(message: String) -> ! {
+    std::panic::panic_any(Reported { message, location: None })
+}
+
+impl RemoteCandidate {
+    /// Starts the candidate process and has it build its optimizer. Panics (caught by the
+    /// runner's guard) with the candidate's own message and location if that fails.
+    pub fn start(config: &RemoteConfig) -> RemoteCandidate {
+        let mut child = Command::new(&config.binary)
+            .arg("serve")
+            .env_clear()
+            .current_dir(Path::new("/"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| fail(format!("the candidate binary could not start: {e}")));
+        let stdout = child.stdout.take().expect("piped");
+        let stdin = child.stdin.take().expect("piped");
+        let (done, rx) = mpsc::channel::<()>();
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let (pid, limit, flag) = (child.id() as i32, config.run_timeout, timed_out.clone());
+        thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                flag.store(true, Ordering::SeqCst);
+                os::kill_hard(-pid);
+                os::kill_hard(pid);
+            }
+        });
+        let mut me = RemoteCandidate {
+            child,
+            input: FrameReader::new(BufReader::with_capacity(1 << 16, stdout)),
+            output: BufWriter::with_capacity(1 << 16, stdin),
+            knobs: Vec::new(),
+            switches: Vec::new(),
+            configured: false,
+            scratch: Vec::new(),
+            done: Some(done),
+            timed_out,
+            config: config.clone(),
+        };
+        me.send(&Frame::new(wire::BEGIN));
+        match me.read(|r| r.tag()) {
+            Some(wire::READY) => me.read_declaration(),
+            Some(wire::ERROR) => me.reported_error(),
+            other => me.broken(other),
+        }
+        me
+    }
+
+    fn read_declaration(&mut self) {
+        let declared = (|| -> io::Result<(Vec<Knob>, Vec<&'static str>)> {
+            let r = &mut self.input;
+            let mut knobs = Vec::new();
+            for _ in 0..r.count(frontier_core::contract::MAX_KNOBS + 1, "knobs")? {
+                let name: &'static str = Box::leak(r.str()?.into_boxed_str());
+                let (low, high, default, log_scale) = (r.f64()?, r.f64()?, r.f64()?, r.u8()? != 0);
+                knobs.push(Knob { name, low, high, default, log_scale });
+            }
+            let mut switches = Vec::new();
+            for _ in 0..r.count(frontier_core::contract::MAX_SWITCHES + 1, "switches")? {
+                switches.push(&*Box::leak(r.str()?.into_boxed_str()));
+            }
+            Ok((knobs, switches))
+        })();
+        match declared {
+            Ok((k, s)) => (self.knobs, self.switches) = (k, s),
+            Err(e) => self.broken_io(e),
+        }
+    }
+
+    fn send(&mut self, frame: &Frame) {
+        if let Err(e) = frame.send(&mut self.output) {
+            self.broken_io(e);
+        }
+    }
+
+    fn read<T>(&mut self, f: impl FnOnce(&mut FrameReader<BufReader<ChildStdout>>) -> io::Result<T>) -> T {
+        match f(&mut self.input) {
+            Ok(v) => v,
+            Err(e) => self.broken_io(e),
+        }
+    }
+
+    fn reported_error(&mut self) -> ! {
+        let message = self.read(|r| r.str());
+        let location = self.read(|r| r.str());
+        std::panic::panic_any(Reported { message, location: (!location.is_empty()).then_some(location) })
+    }
+
+    fn broken_io(&mut self, e: io::Error) -> ! {
+        if e.kind() == io::ErrorKind::InvalidData {
+            fail(format!("the candidate process broke the run protocol: {e}"))
+        }
+        self.broken(None)
+    }
+
+    fn broken(&mut self, tag: Option<u8>) -> ! {
+        if let Some(t) = tag {
+            fail(format!("the candidate process broke the run protocol (unexpected frame {t:#04x})"));
+        }
+        if self.timed_out.load(Ordering::SeqCst) {
+            fail(format!("the candidate's run exceeded its time limit of {} s", self.config.run_timeout.as_secs()));
+        }
+        let _ = self.child.kill();
+        let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+        fail(format!("the candidate process ended in the middle of its run ({status})"))
+    }
+
+    fn configure(&mut self, params: &[Tensor], ctx: &StepContext) {
+        let mut f = Frame::new(wire::CONFIG);
+        f.u32(ctx.knob_values().len() as u32);
+        for (name, value) in ctx.knob_values() {
+            f.str(name).f64(*value);
+        }
+        f.u32(ctx.switched_off().len() as u32);
+        for name in ctx.switched_off() {
+            f.str(name);
+        }
+        f.u32(params.len() as u32);
+        for p in params {
+            f.u32(p.shape.len() as u32);
+            for &d in &p.shape {
+                f.u64(d as u64);
+            }
+        }
+        f.tensors(params);
+        self.send(&f);
+        self.scratch = params.to_vec();
+        self.configured = true;
+    }
+}
+
+impl Optimizer for RemoteCandidate {
+    fn name(&self) -> &str {
+        "candidate"
+    }
+    fn knobs(&self) -> Vec<Knob> {
+        self.knobs.clone()
+    }
+    fn switches(&self) -> Vec<&'static str> {
+        self.switches.clone()
+    }
+
+    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
+        if !self.configured {
+            self.configure(params, ctx);
+        }
+        let mut f = Frame::new(wire::STEP);
+        f.u64(ctx.step).f64(ctx.loss).f64(ctx.lr).u64(ctx.budget_left()).tensors(grads);
+        self.send(&f);
+        loop {
+            match self.read(|r| r.tag()) {
+                Some(wire::PARAMS) => {
+                    let r = &mut self.input;
+                    if let Err(e) = r.tensors_into(params) {
+                        self.broken_io(e);
+                    }
+                    return;
+                }
+                Some(tag @ (wire::LOSS_AT | wire::GRAD_AT)) => {
+                    let mut at = std::mem::take(&mut self.scratch);
+                    if let Err(e) = self.input.tensors_into(&mut at) {
+                        self.broken_io(e);
+                    }
+                    // Counted, and refused past the budget, by the harness's own context.
+                    let reply = if tag == wire::LOSS_AT {
+                        let mut f = Frame::new(wire::LOSS_VALUE);
+                        f.f64(ctx.loss_at(&at));
+                        f
+                    } else {
+                        let g = ctx.grad_at(&at);
+                        let mut f = Frame::new(wire::GRAD_VALUE);
+                        f.f64(f64::NAN).tensors(&g);
+                        f
+                    };
+                    self.scratch = at;
+                    self.send(&reply);
+                }
+                Some(wire::ERROR) => self.reported_error(),
+                other => self.broken(other),
+            }
+        }
+    }
+}
+
+impl Drop for RemoteCandidate {
+    fn drop(&mut self) {
+        let pid = self.child.id() as i32;
+        os::kill_hard(-pid);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        drop(self.done.take());
+        if self.config.sweep {
+            os::kill_all_others();
+        }
+    }
+}
