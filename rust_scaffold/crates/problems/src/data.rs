@@ -3,7 +3,7 @@
 //! Files hold raw features with the integer label last; features are standardized here with the
 //! training split's mean and (population) standard deviation; a constant feature becomes 0.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A split of a dataset: `x` is n x d row-major (standardized), `y` the class of each row.
 #[derive(Debug)]
@@ -15,7 +15,24 @@ pub struct Dataset {
     pub y: Vec<usize>,
 }
 
-pub type Split = (&'static Dataset, &'static Dataset);
+/// (train, test). Shared: the canonical splits live for the process, an instance owns its
+/// relabelled copy.
+pub type Split = (Arc<Dataset>, Arc<Dataset>);
+
+impl Dataset {
+    /// The same rows with feature column `j` taken from column `feature[j]` and every label `y`
+    /// replaced by `class[y]` (row order unchanged, so minibatch indices mean the same rows).
+    pub fn relabelled(&self, feature: &[usize], class: &[usize]) -> Dataset {
+        assert_eq!(feature.len(), self.d);
+        assert_eq!(class.len(), self.classes);
+        let mut x = Vec::with_capacity(self.x.len());
+        for row in self.x.chunks_exact(self.d.max(1)) {
+            x.extend(feature.iter().map(|&j| row[j]));
+        }
+        let y = self.y.iter().map(|&c| class[c]).collect();
+        Dataset { n: self.n, d: self.d, classes: self.classes, x, y }
+    }
+}
 
 fn parse(name: &str, text: &str, scale: f64) -> (usize, Vec<f64>, Vec<usize>) {
     let mut x = Vec::new();
@@ -82,9 +99,12 @@ fn load(name: &str, train: &str, test: &str, scale: f64) -> (Dataset, Dataset) {
 macro_rules! dataset {
     ($fn:ident, $name:literal, $train:literal, $test:literal, $scale:expr) => {
         pub fn $fn() -> Split {
-            static CELL: OnceLock<(Dataset, Dataset)> = OnceLock::new();
-            let (a, b) = CELL.get_or_init(|| load($name, include_str!($train), include_str!($test), $scale));
-            (a, b)
+            static CELL: OnceLock<Split> = OnceLock::new();
+            let (a, b) = CELL.get_or_init(|| {
+                let (a, b) = load($name, include_str!($train), include_str!($test), $scale);
+                (Arc::new(a), Arc::new(b))
+            });
+            (Arc::clone(a), Arc::clone(b))
         }
     };
 }

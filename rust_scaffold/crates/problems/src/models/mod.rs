@@ -1,0 +1,196 @@
+//! Small models on real data, with hand-written backprop.
+//!
+//! All losses are means over the rows of the batch (repeats count) plus `L2 / 2 * ||W||^2` on the
+//! weight matrices (not the biases), with L2 = 1e-4. `batch = None` means the whole training set.
+//! One file per model; the helpers and the shared `Problem` methods live here.
+
+use crate::data::Dataset;
+use crate::relabel::Relabel;
+use crate::Problem;
+use frontier_core::{Rng, Tensor};
+
+const L2: f64 = 1e-4;
+
+fn rows(batch: Option<&[usize]>, n: usize) -> usize {
+    batch.map_or(n, |b| b.len())
+}
+
+#[inline]
+fn row_index(batch: Option<&[usize]>, t: usize) -> usize {
+    match batch {
+        Some(b) => b[t],
+        None => t,
+    }
+}
+
+fn uniform_tensor(shape: &[usize], bound: f64, rng: &mut Rng) -> Tensor {
+    let n: usize = shape.iter().product();
+    Tensor::from_vec(shape, (0..n).map(|_| rng.uniform_range(-bound, bound)).collect())
+}
+
+fn l2_term(w: &[f64], g: Option<&mut [f64]>) -> f64 {
+    let mut s = 0.0;
+    for &v in w {
+        s += v * v;
+    }
+    if let Some(g) = g {
+        for (gi, &v) in g.iter_mut().zip(w) {
+            *gi += L2 * v;
+        }
+    }
+    0.5 * L2 * s
+}
+
+/// log-sum-exp of z; with `to_probs`, z is replaced by softmax(z) (one exp per entry).
+fn log_softmax_inplace(z: &mut [f64], to_probs: bool) -> f64 {
+    let mut m = f64::NEG_INFINITY;
+    for &v in z.iter() {
+        if v > m {
+            m = v;
+        }
+    }
+    let mut s = 0.0;
+    if to_probs {
+        for v in z.iter_mut() {
+            *v = (*v - m).exp();
+            s += *v;
+        }
+        let inv = 1.0 / s;
+        for v in z.iter_mut() {
+            *v *= inv;
+        }
+    } else {
+        for &v in z.iter() {
+            s += (v - m).exp();
+        }
+    }
+    m + s.ln()
+}
+
+/// tanh through one `exp` (glibc's `tanh` goes through the slower `expm1`); absolute error
+/// ~1e-16, saturates cleanly to +-1.
+#[inline]
+fn tanh(x: f64) -> f64 {
+    1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
+}
+
+/// Dot product with four partial sums (fixed order, so deterministic; vectorizes).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    let ca = a.chunks_exact(4);
+    let cb = b.chunks_exact(4);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        acc[0] += x[0] * y[0];
+        acc[1] += x[1] * y[1];
+        acc[2] += x[2] * y[2];
+        acc[3] += x[3] * y[3];
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// y += alpha * x
+#[inline]
+fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+fn argmax(z: &[f64]) -> usize {
+    let mut best = 0;
+    for (c, &v) in z.iter().enumerate() {
+        if v > z[best] {
+            best = c;
+        }
+    }
+    best
+}
+
+fn accuracy(ds: &Dataset, mut predict: impl FnMut(&[f64]) -> usize) -> f64 {
+    let mut hits = 0usize;
+    for i in 0..ds.n {
+        if predict(&ds.x[i * ds.d..(i + 1) * ds.d]) == ds.y[i] {
+            hits += 1;
+        }
+    }
+    hits as f64 / ds.n.max(1) as f64
+}
+
+/// The `Problem` methods every model on a dataset shares: it has `eval(params, batch, grads)`,
+/// `acc(params, dataset)`, and `train`, `test`, `batch` fields. Version 1 for each.
+macro_rules! data_model_methods {
+    () => {
+        fn loss_grad(&self, params: &[Tensor], batch: Option<&[usize]>, grads: &mut [Tensor]) -> f64 {
+            self.eval(params, batch, Some(grads))
+        }
+        fn loss(&self, params: &[Tensor], batch: Option<&[usize]>) -> f64 {
+            self.eval(params, batch, None)
+        }
+        fn train_size(&self) -> Option<usize> {
+            Some(self.train.n)
+        }
+        fn batch_size(&self) -> usize {
+            self.batch
+        }
+        fn has_data(&self) -> bool {
+            true
+        }
+        fn test_accuracy(&self, params: &[Tensor]) -> Option<f64> {
+            Some(self.acc(params, &self.test))
+        }
+        fn train_accuracy(&self, params: &[Tensor]) -> Option<f64> {
+            Some(self.acc(params, &self.train))
+        }
+        fn version(&self) -> u32 {
+            1
+        }
+    };
+}
+
+/// A model on a dataset. An instance trains the same model on a relabelled copy of the data
+/// (feature columns permuted, class ids permuted; see `relabel.rs`).
+pub(crate) trait DataModel: Problem {
+    /// The parameters that make this model, on data relabelled by `r`, compute exactly what it
+    /// computes at `params` on the original data (same losses up to rounding, same predictions
+    /// up to the relabelling).
+    fn relabel_params(&self, params: &[Tensor], r: &Relabel) -> Vec<Tensor>;
+}
+
+/// out[i, col[c]] = m[row[i], c] for a row-major [rows, cols] matrix: row i of the result is
+/// row `row[i]` of `m`, and column c of `m` goes to column `col[c]`.
+fn permute_matrix(m: &Tensor, row: &[usize], col: &[usize]) -> Tensor {
+    let k = col.len();
+    assert_eq!(m.data.len(), row.len() * k);
+    let mut out = vec![0.0; m.data.len()];
+    for (i, &ri) in row.iter().enumerate() {
+        for (c, &cc) in col.iter().enumerate() {
+            out[i * k + cc] = m.data[ri * k + c];
+        }
+    }
+    Tensor::from_vec(&m.shape, out)
+}
+
+/// out[perm[c]] = v[c].
+fn permute_vector(v: &Tensor, perm: &[usize]) -> Tensor {
+    let mut out = vec![0.0; v.data.len()];
+    for (c, &pc) in perm.iter().enumerate() {
+        out[pc] = v.data[c];
+    }
+    Tensor::from_vec(&v.shape, out)
+}
+
+mod logreg;
+mod mlp;
+mod softmax;
+
+pub use logreg::LogReg;
+pub use mlp::Mlp;
+pub use softmax::Softmax;
