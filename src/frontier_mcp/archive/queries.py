@@ -1,0 +1,251 @@
+"""Every read of the archive: one method per question, all through the read-only connection."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from .errors import ArchiveError
+from .records import ExperimentSummary, PairingRow, Relatives, is_hidden
+from .schema import HIDDEN_SQL
+
+TABLES = ("pairings", "experiments", "builds", "benchmark_runs", "trials", "verdicts", "jobs", "ablations")
+
+
+class Queries:
+    """Read methods; the class that mixes them in supplies `query` (read-only, time-limited)."""
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    # -- pairings ---------------------------------------------------------------------------
+
+    def pairing(self, pairing_id: int) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM pairings WHERE id = ?", (pairing_id,))
+
+    def pair_usage(self) -> dict[str, dict[str, int]]:
+        """Per unordered pair: how often proposed, used by an experiment, and lost."""
+        rows = self.query(
+            """
+            SELECT p.pair_key AS pair_key,
+                   COUNT(DISTINCT p.id) AS proposed,
+                   COUNT(DISTINCT e.id) AS experiments,
+                   COUNT(DISTINCT CASE WHEN v.verdict IN ('loss', 'broken') THEN e.id END) AS failures
+            FROM pairings p
+            LEFT JOIN experiments e ON e.pairing_id = p.id
+            LEFT JOIN verdicts v ON v.experiment_id = e.id
+            GROUP BY p.pair_key
+            """
+        )
+        return {row["pair_key"]: row for row in rows}
+
+    def pairing_rows(self) -> list[PairingRow]:
+        """Per unordered pair of fields: proposals, experiments, best visible ratio, wins and failures."""
+        from ..bench import SUITES
+
+        visible = tuple(name for name in SUITES if not is_hidden(name))
+        marks = ", ".join("?" for _ in visible)
+        return cast(list[PairingRow], self.query(
+            f"""SELECT p.pair_key AS pair_key,
+                      COUNT(DISTINCT p.id) AS proposed,
+                      COUNT(DISTINCT e.id) AS experiments,
+                      (SELECT MIN(b.geomean_ratio) FROM benchmark_runs b
+                       JOIN experiments e2 ON e2.id = b.experiment_id JOIN pairings p2 ON p2.id = e2.pairing_id
+                       WHERE p2.pair_key = p.pair_key AND b.suite IN ({marks})) AS best_ratio,
+                      COUNT(DISTINCT CASE WHEN v.verdict = 'win' THEN e.id END) AS wins,
+                      COUNT(DISTINCT CASE WHEN v.verdict IN ('loss', 'broken') THEN e.id END) AS failures,
+                      MAX(p.created_at) AS last_proposed
+               FROM pairings p
+               LEFT JOIN experiments e ON e.pairing_id = p.id
+               LEFT JOIN verdicts v ON v.experiment_id = e.id
+               GROUP BY p.pair_key
+               ORDER BY best_ratio IS NULL, best_ratio, proposed DESC, p.pair_key""", visible))
+
+    def lessons_for_fields(self, fields: list[str], limit: int = 5) -> list[dict[str, Any]]:
+        marks = ", ".join("?" for _ in fields)
+        return self.query(
+            f"""
+            SELECT e.id AS experiment_id, e.name AS name, v.verdict AS verdict, v.lessons AS lessons
+            FROM verdicts v JOIN experiments e ON e.id = v.experiment_id
+            JOIN pairings p ON p.id = e.pairing_id
+            WHERE (p.field_a IN ({marks}) OR p.field_b IN ({marks})) AND v.lessons != ''
+            ORDER BY v.created_at DESC LIMIT ?
+            """,
+            (*fields, *fields, limit),
+        )
+
+    # -- experiments ------------------------------------------------------------------------
+
+    def experiment_ids(self) -> list[int]:
+        return [row["id"] for row in self.query("SELECT id FROM experiments ORDER BY id")]
+
+    def experiments_with_source(self, normalized_sha256: str) -> list[dict[str, Any]]:
+        return self.query(
+            """SELECT e.id, e.name FROM experiments e JOIN sources s ON s.id = e.source_id
+               WHERE s.normalized_sha256 = ? ORDER BY e.id""", (normalized_sha256,))
+
+    def experiment(self, experiment_id: int) -> dict[str, Any] | None:
+        return self.one(
+            """SELECT e.*, s.sha256 AS source_sha256, s.text AS source, s.bytes AS source_bytes,
+                      p.field_a, p.field_b
+               FROM experiments e JOIN sources s ON s.id = e.source_id
+               JOIN pairings p ON p.id = e.pairing_id WHERE e.id = ?""", (experiment_id,))
+
+    def require_experiment(self, experiment_id: int) -> dict[str, Any]:
+        found = self.experiment(experiment_id)
+        if found is None:
+            raise ArchiveError(f"experiment {experiment_id} does not exist; see `history` for ids.")
+        return found
+
+    def experiment_summary(self, experiment_id: int) -> ExperimentSummary:
+        """One experiment with its latest visible run's outcome and ratio, its holdout and verdict."""
+        row = self.one(
+            """SELECT e.id, e.name, e.status, e.parent_id, e.created_at, p.field_a, p.field_b,
+                      (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict
+               FROM experiments e JOIN pairings p ON p.id = e.pairing_id WHERE e.id = ?""", (experiment_id,))
+        if row is None:
+            raise ArchiveError(f"experiment {experiment_id} does not exist; see `frontier-mcp history` for ids.")
+        runs = self.query("SELECT id, suite, outcome, geomean_ratio FROM benchmark_runs WHERE experiment_id = ? "
+                          "ORDER BY id", (experiment_id,))
+        visible = [r for r in runs if not is_hidden(r["suite"])]
+        hidden = [r for r in runs if is_hidden(r["suite"])]
+        last = visible[-1] if visible else None
+        row["suite"] = last["suite"] if last else None
+        row["outcome"] = last["outcome"] if last else None
+        row["geomean_ratio"] = last["geomean_ratio"] if last else None
+        row["holdout"] = hidden[-1]["outcome"] if hidden else None
+        return cast(ExperimentSummary, row)
+
+    def children(self, experiment_id: int) -> list[dict[str, Any]]:
+        return self.query("SELECT id, name, status FROM experiments WHERE parent_id = ? ORDER BY id",
+                          (experiment_id,))
+
+    def lineage(self, experiment_id: int, max_depth: int = 50) -> list[dict[str, Any]]:
+        """Ancestors, oldest first, ending with the experiment itself."""
+        return list(reversed(self.query(
+            """WITH RECURSIVE chain(id, parent_id, name, depth) AS (
+                   SELECT id, parent_id, name, 0 FROM experiments WHERE id = ?
+                   UNION ALL
+                   SELECT e.id, e.parent_id, e.name, chain.depth + 1
+                   FROM experiments e JOIN chain ON e.id = chain.parent_id WHERE chain.depth < ?)
+               SELECT id, parent_id, name FROM chain ORDER BY depth""", (experiment_id, max_depth))))
+
+    def descendants(self, experiment_id: int, max_depth: int = 50) -> list[dict[str, Any]]:
+        """Every experiment below this one, with its parent id and depth (1 = child), in id order."""
+        return self.query(
+            """WITH RECURSIVE tree(id, parent_id, depth) AS (
+                   SELECT id, parent_id, 1 FROM experiments WHERE parent_id = ?
+                   UNION ALL
+                   SELECT e.id, e.parent_id, tree.depth + 1 FROM experiments e JOIN tree ON e.parent_id = tree.id
+                   WHERE tree.depth < ?)
+               SELECT id, parent_id, depth FROM tree ORDER BY id""", (experiment_id, max_depth))
+
+    def linked_ids(self, experiment_id: int) -> list[int]:
+        """The experiment, its ancestors and its descendants: the report pages that link to each other."""
+        ids = [row["id"] for row in self.lineage(experiment_id)]
+        ids += [row["id"] for row in self.descendants(experiment_id)]
+        return sorted(set(ids))
+
+    def relatives(self, experiment_id: int) -> Relatives:
+        """Ancestors, descendants and siblings: their best and worst by ratio, and their lessons."""
+        rows = self.query(
+            """WITH RECURSIVE up(id) AS (SELECT parent_id FROM experiments WHERE id = :id
+                                         UNION SELECT e.parent_id FROM experiments e JOIN up ON e.id = up.id),
+                    down(id) AS (SELECT id FROM experiments WHERE parent_id = :id
+                                 UNION SELECT e.id FROM experiments e JOIN down ON e.parent_id = down.id),
+                    kin(id) AS (SELECT id FROM up UNION SELECT id FROM down
+                                UNION SELECT id FROM experiments WHERE parent_id =
+                                      (SELECT parent_id FROM experiments WHERE id = :id))
+               SELECT e.id, e.name, e.best_ratio, v.verdict, v.lessons FROM experiments e
+               LEFT JOIN verdicts v ON v.experiment_id = e.id
+               WHERE e.id IN (SELECT id FROM kin WHERE id IS NOT NULL) AND e.id != :id ORDER BY e.id LIMIT 200""",
+            {"id": experiment_id})
+        ranked = sorted((r for r in rows if r["best_ratio"] is not None), key=lambda r: r["best_ratio"])
+        return {"count": len(rows), "best": ranked[0] if ranked else None, "worst": ranked[-1] if ranked else None,
+                "lessons": [{"id": r["id"], "name": r["name"], "verdict": r["verdict"], "lesson": r["lessons"][:300]}
+                            for r in rows if r["lessons"]][:20]}
+
+    # -- builds, jobs, runs, verdicts -------------------------------------------------------
+
+    def builds(self, experiment_id: int) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM builds WHERE experiment_id = ? ORDER BY id", (experiment_id,))
+
+    def last_build(self, experiment_id: int) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM builds WHERE experiment_id = ? ORDER BY id DESC LIMIT 1",
+                        (experiment_id,))
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def benchmark_runs(self, experiment_id: int) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM benchmark_runs WHERE experiment_id = ? ORDER BY id",
+                          (experiment_id,))
+
+    def runs_of_job(self, job_id: str) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM benchmark_runs WHERE job_id = ? ORDER BY id", (job_id,))
+
+    def ablations(self, experiment_id: int) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM ablations WHERE experiment_id = ? ORDER BY id", (experiment_id,))
+
+    def ablations_of_job(self, job_id: str) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM ablations WHERE job_id = ? ORDER BY id", (job_id,))
+
+    def verdict(self, experiment_id: int) -> dict[str, Any] | None:
+        return self.one("SELECT * FROM verdicts WHERE experiment_id = ?", (experiment_id,))
+
+    # -- listings ---------------------------------------------------------------------------
+
+    def history(self, *, limit: int, offset: int, status: str | None = None,
+                field: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        where, params = [], []
+        if status:
+            where.append("e.status = ?")
+            params.append(status)
+        if field:
+            where.append("(p.field_a = ? OR p.field_b = ?)")
+            params += [field, field]
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        base = f"FROM experiments e JOIN pairings p ON p.id = e.pairing_id {clause}"
+        # Without a field filter the count needs no join (and uses the status index).
+        count_from = base if field else f"FROM experiments e {clause}"
+        total = self.query(f"SELECT COUNT(*) AS n {count_from}", tuple(params))[0]["n"]
+        latest = f"""(SELECT {{}} FROM benchmark_runs b WHERE b.experiment_id = e.id
+                      AND b.suite NOT IN ({HIDDEN_SQL}) ORDER BY b.id DESC LIMIT 1)"""
+        rows = self.query(
+            f"""SELECT e.id, e.name, e.status, e.parent_id, e.created_at, p.field_a, p.field_b,
+                       substr(e.statement, 1, 160) AS statement,
+                       (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict,
+                       {latest.format("geomean_ratio")} AS geomean_ratio,
+                       {latest.format("outcome")} AS outcome,
+                       {latest.format("json_extract(summary, '$.rediscovery_of')")} AS rediscovery_of,
+                       (SELECT MIN(e2.id) FROM sources s2 JOIN experiments e2 ON e2.source_id = s2.id
+                        WHERE s2.normalized_sha256 = (SELECT normalized_sha256 FROM sources WHERE id = e.source_id)
+                          AND e2.id < e.id) AS duplicate_of
+                {base} ORDER BY e.id DESC LIMIT ? OFFSET ?""", (*params, limit, offset))
+        return rows, total
+
+    def leaderboard(self, *, limit: int, offset: int, suite: str | None = None
+                    ) -> tuple[list[dict[str, Any]], int]:
+        """Experiments by their best geometric-mean loss ratio (visible suites), lowest first."""
+        params: tuple[str, ...]
+        if suite:
+            source, ratio, params = "leader l JOIN experiments e ON e.id = l.experiment_id", "l.best_ratio", (suite,)
+            where = "l.suite = ?"
+        else:
+            source, ratio, params = "experiments e", "e.best_ratio", ()
+            where = "e.best_ratio IS NOT NULL"
+        total = self.query(f"SELECT COUNT(*) AS n FROM {source} WHERE {where}", params)[0]["n"]
+        rows = self.query(
+            f"""SELECT e.id, e.name, p.field_a, p.field_b, {ratio} AS geomean_ratio,
+                       (SELECT outcome FROM benchmark_runs b WHERE b.experiment_id = e.id
+                        AND b.suite NOT IN ({HIDDEN_SQL}) AND b.geomean_ratio = {ratio} LIMIT 1) AS outcome,
+                       (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict
+                FROM {source} JOIN pairings p ON p.id = e.pairing_id
+                WHERE {where} ORDER BY {ratio} ASC, e.id ASC LIMIT ? OFFSET ?""", (*params, limit, offset))
+        return rows, total
+
+    def counts(self) -> dict[str, int]:
+        return {table: self.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"] for table in TABLES}

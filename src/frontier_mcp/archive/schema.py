@@ -1,0 +1,187 @@
+"""The schema of `state.db`, as ordered migrations: function i moves a lab from version i to i + 1.
+
+The version lives in `PRAGMA user_version` (labs written before this module kept it there too).
+Never edit a shipped migration: add one. sqlite-utils' `Migrations` helper records applied names
+in a table of its own, which labs at versions 1-3 lack; a plain ordered list keeps their number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+# Suites whose problems the model never sees (bench.SUITES[...].hidden): kept out of the listings.
+HIDDEN_SUITES = ("holdout",)
+HIDDEN_SQL = ", ".join(f"'{name}'" for name in HIDDEN_SUITES)
+
+
+def _run(db: sqlite_utils.Database, *statements: str) -> None:
+    for statement in statements:
+        db.execute(statement)
+
+
+def create_tables(db: sqlite_utils.Database) -> None:
+    """1: pairings, sources, experiments, builds, jobs, benchmark runs, trials, verdicts."""
+    _run(db, """
+    CREATE TABLE pairings (
+        id INTEGER PRIMARY KEY,
+        field_a TEXT NOT NULL,
+        field_b TEXT NOT NULL,
+        pair_key TEXT NOT NULL,
+        seed INTEGER,
+        created_at REAL NOT NULL
+    )""", "CREATE INDEX idx_pairings_pair ON pairings(pair_key)", """
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        normalized_sha256 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        text TEXT NOT NULL
+    )""", "CREATE INDEX idx_sources_norm ON sources(normalized_sha256)", """
+    CREATE TABLE experiments (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        pairing_id INTEGER NOT NULL REFERENCES pairings(id),
+        parent_id INTEGER REFERENCES experiments(id),
+        source_id INTEGER NOT NULL REFERENCES sources(id),
+        statement TEXT NOT NULL,
+        mechanism TEXT NOT NULL,
+        prediction TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+         "CREATE INDEX idx_experiments_parent ON experiments(parent_id)",
+         "CREATE INDEX idx_experiments_pairing ON experiments(pairing_id)",
+         "CREATE INDEX idx_experiments_created ON experiments(created_at)", """
+    CREATE TABLE builds (
+        id INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        ok INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        errors INTEGER NOT NULL,
+        warnings INTEGER NOT NULL,
+        diagnostics TEXT NOT NULL,
+        provenance TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )""", "CREATE INDEX idx_builds_experiment ON builds(experiment_id)", """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        experiment_id INTEGER REFERENCES experiments(id),
+        status TEXT NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        total INTEGER NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        error TEXT,
+        server_pid INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        finished_at REAL
+    )""", """
+    CREATE TABLE benchmark_runs (
+        id INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        job_id TEXT REFERENCES jobs(id),
+        suite TEXT NOT NULL,
+        harness_version TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        geomean_ratio REAL,
+        wins INTEGER NOT NULL,
+        ties INTEGER NOT NULL,
+        losses INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        provenance TEXT NOT NULL,
+        seconds REAL NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+         "CREATE INDEX idx_runs_experiment ON benchmark_runs(experiment_id)",
+         "CREATE INDEX idx_runs_ratio ON benchmark_runs(geomean_ratio)", """
+    CREATE TABLE trials (
+        id INTEGER PRIMARY KEY,
+        benchmark_run_id INTEGER NOT NULL REFERENCES benchmark_runs(id),
+        phase TEXT NOT NULL,
+        problem TEXT NOT NULL,
+        optimizer TEXT NOT NULL,
+        lr REAL NOT NULL,
+        seed INTEGER NOT NULL,
+        final_loss REAL,
+        best_loss REAL,
+        diverged INTEGER NOT NULL,
+        test_accuracy REAL,
+        ns_per_step REAL,
+        grad_evals INTEGER,
+        error TEXT
+    )""", "CREATE INDEX idx_trials_run ON trials(benchmark_run_id)", """
+    CREATE TABLE verdicts (
+        id INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL UNIQUE REFERENCES experiments(id),
+        verdict TEXT NOT NULL,
+        benchmark_run_id INTEGER REFERENCES benchmark_runs(id),
+        notes TEXT NOT NULL,
+        lessons TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )""")
+
+
+def add_leader(db: sqlite_utils.Database) -> None:
+    """2: listings that stay fast at 100,000 experiments: each experiment's best visible ratio is
+    kept as it is written (experiments.best_ratio overall, leader per suite), not regrouped per query."""
+    _run(db, "ALTER TABLE experiments ADD COLUMN best_ratio REAL", """
+    CREATE TABLE leader (
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        suite TEXT NOT NULL,
+        best_ratio REAL NOT NULL,
+        PRIMARY KEY (experiment_id, suite)
+    )""",
+         "CREATE INDEX idx_leader_suite_ratio ON leader(suite, best_ratio)",
+         "CREATE INDEX idx_experiments_best ON experiments(best_ratio) WHERE best_ratio IS NOT NULL",
+         "CREATE INDEX idx_experiments_status ON experiments(status)",
+         "CREATE INDEX idx_runs_experiment_suite ON benchmark_runs(experiment_id, suite, id)")
+    rebuild_leader(db)
+
+
+def add_ablations(db: sqlite_utils.Database) -> None:
+    """3: ablations: a candidate benchmarked with one declared mechanism switched off."""
+    _run(db, """
+    CREATE TABLE ablations (
+        id INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        job_id TEXT REFERENCES jobs(id),
+        suite TEXT NOT NULL,
+        switch TEXT NOT NULL,
+        mattered INTEGER NOT NULL,
+        geomean_ratio REAL,
+        summary TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )""", "CREATE INDEX idx_ablations_experiment ON ablations(experiment_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [create_tables, add_leader, add_ablations]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def rebuild_leader(db: sqlite_utils.Database) -> None:
+    """Derive the listings' denormalized columns from benchmark_runs."""
+    _run(db, "DELETE FROM leader",
+         f"""INSERT INTO leader SELECT experiment_id, suite, MIN(geomean_ratio) FROM benchmark_runs
+             WHERE geomean_ratio IS NOT NULL AND suite NOT IN ({HIDDEN_SQL}) GROUP BY experiment_id, suite""",
+         "UPDATE experiments SET best_ratio = "
+         "(SELECT MIN(best_ratio) FROM leader l WHERE l.experiment_id = experiments.id)")
+
+
+def version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> list[str]:
+    """Apply the migrations from the lab's version up to `target`, inside the caller's transaction;
+    the names of those applied. A lab newer than this code is the caller's to refuse."""
+    applied = []
+    for index in range(version(db), target):
+        MIGRATIONS[index](db)
+        applied.append(MIGRATIONS[index].__name__)
+    if applied:
+        db.execute(f"PRAGMA user_version = {int(target)}")
+    return applied

@@ -1,0 +1,70 @@
+"""The schema's migrations: ordered functions, each tested from the version before it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from frontier_mcp.archive import MIGRATIONS, SCHEMA_VERSION, Archive, ArchiveUnusable
+from frontier_mcp.archive import schema
+
+
+def lab_at(path: Path, version: int) -> sqlite_utils.Database:
+    """A state.db as a frontier-mcp of schema `version` left it."""
+    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    schema.migrate(db, target=version)
+    return db
+
+
+def tables(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"))
+
+
+def test_schema_version_is_the_number_of_migrations() -> None:
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 3
+    assert [m.__name__ for m in MIGRATIONS] == ["create_tables", "add_leader", "add_ablations"]
+
+
+def test_migrating_one_step_at_a_time_equals_migrating_at_once(tmp_path: Path) -> None:
+    stepwise = lab_at(tmp_path / "a.db", 0)
+    for version in range(1, SCHEMA_VERSION + 1):
+        assert schema.migrate(stepwise, target=version) == [MIGRATIONS[version - 1].__name__]
+        assert schema.version(stepwise) == version
+    stepwise.close()
+    Archive(tmp_path / "b.db").close()
+    assert tables(tmp_path / "a.db") == tables(tmp_path / "b.db")
+
+
+def test_a_version_1_lab_keeps_its_rows_and_gains_the_leaderboard(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = lab_at(path, 1)
+    db.execute("INSERT INTO pairings VALUES (1, 'a', 'b', 'a|b', NULL, 0)")
+    db.execute("INSERT INTO sources VALUES (1, 'h', 'n', 1, 'x')")
+    db.execute("INSERT INTO experiments VALUES (1, 'old', 1, NULL, 1, 's', 'm', 'p', 'benchmarked', 0, 0)")
+    for run_id, suite, ratio in ((1, "quick", 0.9), (2, "quick", 0.7), (3, "holdout", 0.1)):
+        db.execute("INSERT INTO benchmark_runs VALUES (?, 1, NULL, ?, 'h', 'tie', ?, 0, 1, 0, '{}', '{}', 1, 0)",
+                   (run_id, suite, ratio))
+    db.close()
+    archive = Archive(path)
+    try:
+        assert archive.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        rows, total = archive.leaderboard(limit=5, offset=0)
+        assert total == 1 and rows[0]["geomean_ratio"] == 0.7  # the hidden suite's 0.1 never ranks
+        assert archive.counts()["ablations"] == 0
+    finally:
+        archive.close()
+
+
+def test_a_lab_newer_than_this_code_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    Archive(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(ArchiveUnusable, match="newer than this frontier-mcp"):
+        Archive(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
