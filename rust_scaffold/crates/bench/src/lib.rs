@@ -55,19 +55,26 @@ const USAGE: &str = "usage: frontier-bench list | run [--candidate BINARY [--swe
   version  print the harness version
   speed    adam [N] [STEPS]: baseline Adam step vs a raw Adam-shaped kernel, one JSON line (not a protocol command)";
 
-/// Problems built on first use and kept for the whole process.
+/// Problem instances built on first use and kept for the whole process (a plan runs the same
+/// instance for every optimizer and tuning point; at most `CACHED_INSTANCES` are kept).
 #[derive(Default)]
 pub struct ProblemCache {
-    built: Vec<(String, Box<dyn Problem>)>,
+    built: Vec<((String, u64), Box<dyn Problem>)>,
 }
 
+const CACHED_INSTANCES: usize = 64;
+
 impl ProblemCache {
-    pub fn get(&mut self, name: &str) -> Option<&dyn Problem> {
-        let i = match self.built.iter().position(|(n, _)| n == name) {
+    pub fn get(&mut self, name: &str, instance: u64) -> Option<&dyn Problem> {
+        let key = (name.to_string(), instance);
+        let i = match self.built.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
-                let p = frontier_problems::by_name(name)?;
-                self.built.push((name.to_string(), p));
+                let p = frontier_problems::instance(name, instance)?;
+                if self.built.len() == CACHED_INSTANCES {
+                    self.built.remove(0);
+                }
+                self.built.push((key, p));
                 self.built.len() - 1
             }
         };
@@ -91,6 +98,13 @@ pub fn build_optimizer(
     opts: &[(String, f64)],
     candidate: &CandidateSource,
 ) -> Result<Box<dyn Fn() -> Box<dyn Optimizer>>, String> {
+    if let Some(baseline) = name.strip_prefix("served:") {
+        // A baseline in a process of its own, over the same pipe as a candidate: for timing both alike.
+        frontier_baselines::build(baseline, opts)?;
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let config = RemoteConfig::new(exe, vec!["serve".into(), baseline.to_string()]);
+        return Ok(Box::new(move || Box::new(RemoteCandidate::start(&config)) as Box<dyn Optimizer>));
+    }
     if name == "candidate" {
         if !opts.is_empty() {
             return Err("the candidate takes no opt.* options".into());
@@ -177,7 +191,7 @@ pub fn run_line(line: &str, cache: &mut ProblemCache, candidate: &CandidateSourc
         Ok(m) => m,
         Err(e) => return bad(e),
     };
-    let problem = match cache.get(&spec.problem) {
+    let problem = match cache.get(&spec.problem, spec.instance) {
         Some(p) => p,
         None => {
             return bad(format!(
@@ -231,6 +245,7 @@ pub fn run_options(args: &[String]) -> Result<CandidateSource, String> {
         None => CandidateSource::None,
         Some(binary) => CandidateSource::Remote(RemoteConfig {
             binary,
+            args: vec!["serve".into()],
             run_timeout: std::time::Duration::from_millis(timeout_ms),
             sweep: sweep && std::process::id() == 2,
         }),
@@ -280,6 +295,9 @@ pub fn main() -> ExitCode {
         }
         "serve" => {
             let name = args.get(2).cloned().unwrap_or_default();
+            if name.starts_with("served:") || name == "candidate" {
+                return usage_error(format!("serve takes a baseline name, not '{name}'"));
+            }
             let make = match build_optimizer(&name, &[], &CandidateSource::None) {
                 Ok(m) => m,
                 Err(e) => return usage_error(e),

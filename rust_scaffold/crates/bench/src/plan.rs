@@ -11,6 +11,9 @@ pub struct RunSpec {
     pub problem: String,
     pub lr: f64,
     pub seed: u64,
+    /// Which instance of the problem (a random shift and rotation, or a permutation of features
+    /// and classes), drawn by the server from a secret of the lab; 0 is the canonical problem.
+    pub instance: u64,
     pub steps: u64,
     pub curve_points: usize,
     /// `opt.<key>=<float>` options for a baseline.
@@ -60,6 +63,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
     let mut problem = None;
     let mut lr = None;
     let mut seed = None;
+    let mut instance = None;
     let mut steps = None;
     let mut curve_points = None;
     let mut time_limit_ms = None;
@@ -91,6 +95,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
                 set(&mut lr, k, x)?
             }
             "seed" => set(&mut seed, k, parse_u64(k, v)?)?,
+            "instance" => set(&mut instance, k, parse_u64(k, v)?)?,
             "steps" => set(&mut steps, k, parse_u64(k, v)?)?,
             "curve_points" => set(&mut curve_points, k, parse_u64(k, v)? as usize)?,
             "time_limit_ms" => set(&mut time_limit_ms, k, parse_u64(k, v)?)?,
@@ -124,6 +129,7 @@ pub fn parse_line(line: &str) -> Result<RunSpec, String> {
         problem: need(problem, "problem")?,
         lr: need(lr, "lr")?,
         seed: need(seed, "seed")?,
+        instance: instance.unwrap_or(0),
         steps: need(steps, "steps")?,
         curve_points: curve_points.unwrap_or(DEFAULT_CURVE_POINTS),
         opts,

@@ -22,10 +22,17 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct RemoteConfig {
     pub binary: PathBuf,
+    pub args: Vec<String>,
     /// Wall-time limit of one run's candidate process.
     pub run_timeout: Duration,
     /// After each run, kill every other process of the sandbox (the harness is pid 2 there).
     pub sweep: bool,
+}
+
+impl RemoteConfig {
+    pub fn new(binary: PathBuf, args: Vec<String>) -> RemoteConfig {
+        RemoteConfig { binary, args, run_timeout: Duration::from_secs(120), sweep: false }
+    }
 }
 
 pub struct RemoteCandidate {
@@ -50,7 +57,7 @@ impl RemoteCandidate {
     /// runner's guard) with the candidate's own message and location if that fails.
     pub fn start(config: &RemoteConfig) -> RemoteCandidate {
         let mut child = Command::new(&config.binary)
-            .arg("serve")
+            .args(&config.args)
             .env_clear()
             .current_dir(Path::new("/"))
             .stdin(Stdio::piped())

@@ -91,20 +91,25 @@ fn a_candidate_in_its_own_process_gives_the_same_numbers_as_in_process() {
     let remote = script("adam", &format!("exec {} serve adam", env!("CARGO_BIN_EXE_frontier-bench")));
     let mut plan = String::new();
     for (i, problem) in ["rosenbrock-10", "logreg-breast-cancer", "mlp-wine"].iter().enumerate() {
-        for who in ["adam", "candidate"] {
-            plan += &format!("id={i}{who} optimizer={who} problem={problem} lr=0.01 seed=4 steps=60 curve_points=5 eval_budget=60\n");
+        for who in ["adam", "candidate", "served:adam"] {
+            plan += &format!("id={i}{who} optimizer={who} problem={problem} lr=0.01 seed=4 instance=77 steps=60 curve_points=5 eval_budget=60\n");
         }
     }
     let (out, code) = bin(&["run", "--candidate", remote.to_str().unwrap()], &plan);
     assert_eq!(code, 0, "{out}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 6, "{out}");
-    for pair in lines.chunks(2) {
-        assert_eq!(field(pair[1], "error"), "null", "{}", pair[1]);
-        for key in ["final_loss", "best_loss", "curve", "test_accuracy", "grad_evals", "steps_done"] {
-            assert_eq!(field(pair[0], key), field(pair[1], key), "{key}: {} vs {}", pair[0], pair[1]);
+    assert_eq!(lines.len(), 9, "{out}");
+    for triple in lines.chunks(3) {
+        for other in &triple[1..] {
+            assert_eq!(field(other, "error"), "null", "{other}");
+            for key in ["final_loss", "best_loss", "curve", "test_accuracy", "grad_evals", "steps_done"] {
+                assert_eq!(field(triple[0], key), field(other, key), "{key}: {} vs {other}", triple[0]);
+            }
         }
     }
+    // Another instance of the same problem is another landscape.
+    let (other, _) = bin(&["run"], &plan.lines().next().unwrap().replace("instance=77", "instance=78"));
+    assert_ne!(field(&other, "final_loss"), field(lines[0], "final_loss"));
 }
 
 #[test]
