@@ -54,6 +54,88 @@ impl Adam {
     }
 }
 
+/// The step's scalars, computed once per step (torch's names where it has them).
+#[derive(Clone, Copy)]
+struct Consts {
+    step_size: f64,
+    bc2_sqrt: f64,
+    eps: f64,
+    wd: f64,
+    decay: f64,
+    b2: f64,
+    one_minus_b2: f64,
+    w: f64,
+    one_minus_w: f64,
+}
+
+/// One tensor of torch's single-tensor Adam. Every choice that is fixed for the whole step
+/// (the weight-decay form, `lerp`'s formula, AMSGrad) is a const parameter, so each of the 12
+/// instances is a branch-free loop; moments are computed in registers and stored once. The
+/// floating-point operations and their order are exactly those of the plain loop.
+#[inline(always)]
+fn tensor_step<const L2: bool, const DECOUPLED: bool, const SMALL: bool, const AMS: bool>(
+    k: Consts,
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    vmax: &mut [f64],
+) {
+    // As many elements as the shortest slice, as `zip` would give.
+    let n = p.len().min(g.len()).min(m.len()).min(v.len());
+    let n = if AMS { n.min(vmax.len()) } else { n };
+    let (p, g, m, v) = (&mut p[..n], &g[..n], &mut m[..n], &mut v[..n]);
+    let vmax = if AMS { &mut vmax[..n] } else { &mut vmax[..0] };
+    for j in 0..n {
+        // param.mul_(1 - lr * weight_decay) (AdamW: the whole tensor decays first)
+        let pj = if DECOUPLED { p[j] * k.decay } else { p[j] };
+        // grad = grad.add(param, alpha=weight_decay)
+        let gr = if L2 { g[j] + k.wd * pj } else { g[j] };
+        // exp_avg.lerp_(grad, 1 - beta1)
+        let mj = m[j];
+        let mj = if SMALL { mj + k.w * (gr - mj) } else { gr - (gr - mj) * k.one_minus_w };
+        // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        let vj = v[j] * k.b2 + k.one_minus_b2 * gr * gr;
+        m[j] = mj;
+        v[j] = vj;
+        // torch.maximum(max_exp_avg_sqs, exp_avg_sq, out=max_exp_avg_sqs) with AMSGrad
+        let vv = if AMS {
+            let x = maximum(vmax[j], vj);
+            vmax[j] = x;
+            x
+        } else {
+            vj
+        };
+        // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+        let denom = vv.sqrt() / k.bc2_sqrt + k.eps;
+        // param.addcdiv_(exp_avg, denom, value=-step_size)
+        p[j] = pj + -k.step_size * (mj / denom);
+    }
+}
+
+/// Picks the `tensor_step` instance for this step's choices.
+type TensorStep = fn(Consts, &mut [f64], &[f64], &mut [f64], &mut [f64], &mut [f64]);
+
+fn pick(l2: bool, decoupled: bool, small: bool, ams: bool) -> TensorStep {
+    macro_rules! by_ams {
+        ($l2:literal, $dec:literal, $small:literal) => {
+            if ams {
+                tensor_step::<$l2, $dec, $small, true>
+            } else {
+                tensor_step::<$l2, $dec, $small, false>
+            }
+        };
+    }
+    match (l2, decoupled, small) {
+        (true, _, true) => by_ams!(true, false, true),
+        (true, _, false) => by_ams!(true, false, false),
+        (false, true, true) => by_ams!(false, true, true),
+        (false, true, false) => by_ams!(false, true, false),
+        (false, false, true) => by_ams!(false, false, true),
+        (false, false, false) => by_ams!(false, false, false),
+    }
+}
+
 impl Optimizer for Adam {
     fn name(&self) -> &str {
         self.name
@@ -66,56 +148,26 @@ impl Optimizer for Adam {
         }
         self.t += 1;
         let step = self.t as f64;
-        let (lr, b1, b2, eps, wd) = (ctx.lr, self.beta1, self.beta2, self.eps, self.weight_decay);
+        let (lr, b1, b2, wd) = (ctx.lr, self.beta1, self.beta2, self.weight_decay);
         let bias_correction1 = 1.0 - b1.powf(step);
         let bias_correction2 = 1.0 - b2.powf(step);
-        let step_size = lr / bias_correction1;
-        let bc2_sqrt = bias_correction2.sqrt();
-        let decay = 1.0 - lr * wd;
         let w = 1.0 - b1; // lerp weight
-        let small = w.abs() < 0.5;
-        let one_minus_w = 1.0 - w;
-        let one_minus_b2 = 1.0 - b2;
-        let l2 = wd != 0.0 && !self.decoupled;
-        let decoupled = wd != 0.0 && self.decoupled;
+        let k = Consts {
+            step_size: lr / bias_correction1,
+            bc2_sqrt: bias_correction2.sqrt(),
+            eps: self.eps,
+            wd,
+            decay: 1.0 - lr * wd,
+            b2,
+            one_minus_b2: 1.0 - b2,
+            w,
+            one_minus_w: 1.0 - w,
+        };
+        // ATen's lerp switches formula at |weight| = 0.5.
+        let run = pick(wd != 0.0 && !self.decoupled, wd != 0.0 && self.decoupled, w.abs() < 0.5, self.amsgrad);
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let p = p.as_mut_slice();
-            let g = g.as_slice();
-            let (m, v) = (&mut self.m[i][..], &mut self.v[i][..]);
-            if decoupled {
-                for pj in p.iter_mut() {
-                    *pj *= decay; // param.mul_(1 - lr * weight_decay), elementwise first
-                }
-            }
-            // One element of torch's single-tensor Adam; `vv` is the second moment used.
-            macro_rules! body {
-                ($pj:expr, $gj:expr, $mj:expr, $vj:expr, $vmax:expr) => {{
-                    // grad = grad.add(param, alpha=weight_decay)
-                    let gr = if l2 { $gj + wd * *$pj } else { $gj };
-                    // exp_avg.lerp_(grad, 1 - beta1)
-                    *$mj = if small { *$mj + w * (gr - *$mj) } else { gr - (gr - *$mj) * one_minus_w };
-                    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    *$vj = *$vj * b2 + one_minus_b2 * gr * gr;
-                    let vv = $vmax(*$vj);
-                    // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-                    let denom = vv.sqrt() / bc2_sqrt + eps;
-                    // param.addcdiv_(exp_avg, denom, value=-step_size)
-                    *$pj += -step_size * (*$mj / denom);
-                }};
-            }
-            if self.amsgrad {
-                let vm = &mut self.vmax[i][..];
-                for ((pj, &gj), ((mj, vj), mx)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut()).zip(vm.iter_mut())) {
-                    body!(pj, gj, mj, vj, |x: f64| {
-                        *mx = maximum(*mx, x);
-                        *mx
-                    });
-                }
-            } else {
-                for ((pj, &gj), (mj, vj)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
-                    body!(pj, gj, mj, vj, |x: f64| x);
-                }
-            }
+            let vmax: &mut [f64] = if self.amsgrad { &mut self.vmax[i] } else { &mut [] };
+            run(k, p.as_mut_slice(), g.as_slice(), &mut self.m[i], &mut self.v[i], vmax);
         }
     }
 }
