@@ -49,7 +49,7 @@ pub fn haar_orthogonal(n: usize, rng: &mut Rng) -> Vec<f64> {
         for _pass in 0..2 {
             for j in 0..k {
                 let u = &done[j * n..(j + 1) * n];
-                let d: f64 = u.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+                let d = dot(u, v);
                 for (vi, ui) in v.iter_mut().zip(u) {
                     *vi -= d * ui;
                 }
@@ -61,6 +61,19 @@ pub fn haar_orthogonal(n: usize, rng: &mut Rng) -> Vec<f64> {
         }
     }
     q
+}
+
+/// Dot product with four partial sums (fixed order: deterministic, and it vectorizes).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 fn flatten(ts: &[Tensor]) -> Vec<f64> {
@@ -109,7 +122,7 @@ impl Rotated {
         let y: Vec<f64> = (0..self.n)
             .map(|i| {
                 let row = &self.rot[i * self.n..(i + 1) * self.n];
-                self.xstar[i] + row.iter().zip(&d).map(|(a, b)| a * b).sum::<f64>()
+                self.xstar[i] + dot(row, &d)
             })
             .collect();
         unflatten(&self.shapes, &y)
