@@ -14,8 +14,8 @@
 
 use frontier_core::{Optimizer, StepContext, Tensor};
 
-mod opts;
 mod ops;
+mod opts;
 
 /// The update rules, one file each. Presets (`momentum`, `nesterov`, `adamw`) share a rule.
 pub mod rules {
@@ -122,7 +122,13 @@ pub static BASELINES: &[Baseline] = &[
     Baseline {
         name: "radam",
         about: "torch.optim.RAdam (variance-rectified Adam)",
-        defaults: &[("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 0.0), ("decoupled_weight_decay", 0.0)],
+        defaults: &[
+            ("beta1", 0.9),
+            ("beta2", 0.999),
+            ("eps", 1e-8),
+            ("weight_decay", 0.0),
+            ("decoupled_weight_decay", 0.0),
+        ],
         build: radam::build,
     },
     Baseline {

@@ -80,7 +80,10 @@ fn deterministic_bits() {
     for n in names() {
         let a = run(n, &[], 0.01, &[1.0, -2.0], &[&[0.3, 0.1], &[-0.2, 0.5], &[0.0, 1.0]]);
         let b = run(n, &[], 0.01, &[1.0, -2.0], &[&[0.3, 0.1], &[-0.2, 0.5], &[0.0, 1.0]]);
-        assert_eq!(a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), b.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
         assert!(a.iter().all(|x| x.is_finite()), "{n}: {a:?}");
     }
 }

@@ -72,7 +72,7 @@ fn reproduces(name: &str, run: &Run) -> bool {
     for (i, (g, want)) in run.steps.iter().enumerate() {
         step_with(opt.as_mut(), &mut params, &split(g), run.lr, i as u64 + 1);
         let got = params.iter().flat_map(|t| t.data.iter().copied());
-        if got.zip(want).any(|(a, b)| !((a - b).abs() <= 1e-12 + 1e-10 * b.abs())) {
+        if got.zip(want).any(|(a, b)| (a - b).abs().is_nan() || (a - b).abs() > 1e-12 + 1e-10 * b.abs()) {
             return false;
         }
     }

@@ -36,7 +36,15 @@ pub struct Adam {
 }
 
 impl Adam {
-    pub fn new(name: &str, beta1: f64, beta2: f64, eps: f64, weight_decay: f64, amsgrad: bool, decoupled: bool) -> Adam {
+    pub fn new(
+        name: &str,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        weight_decay: f64,
+        amsgrad: bool,
+        decoupled: bool,
+    ) -> Adam {
         let name = if decoupled || name == "adamw" { "adamw" } else { "adam" };
         Adam {
             name,

@@ -7,7 +7,8 @@ use frontier_core::{Optimizer, StepContext, Tensor};
 /// Registry constructor.
 pub(crate) fn build(o: &Opts) -> Result<Box<dyn Optimizer>, String> {
     let decoupled = o.flag("decoupled_weight_decay")?;
-    let (b1, b2, eps, wd, md) = (o.get("beta1"), o.get("beta2"), o.get("eps"), o.get("weight_decay"), o.get("momentum_decay"));
+    let (b1, b2, eps, wd, md) =
+        (o.get("beta1"), o.get("beta2"), o.get("eps"), o.get("weight_decay"), o.get("momentum_decay"));
     Ok(Box::new(NAdam::new(b1, b2, eps, wd, md, decoupled)))
 }
 

@@ -43,9 +43,7 @@ impl Optimizer for RAdam {
         let rho_inf = 2.0 / (1.0 - b2) - 1.0;
         let rho_t = rho_inf - 2.0 * step * b2.powf(step) / bias_correction2;
         let rect = if rho_t > 5.0 {
-            Some(
-                ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).powf(0.5),
-            )
+            Some(((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).powf(0.5))
         } else {
             None
         };
