@@ -12,6 +12,7 @@ Baseline results depend only on the harness and the plan, so they are cached per
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -19,7 +20,7 @@ import platform
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -207,13 +208,26 @@ def plan_lines(optimizer: str, suite: Suite, *, phase: str, lrs: dict[str, float
     return runs
 
 
-def format_line(run: dict[str, Any], curve_points: int) -> str:
+def instance_key(secret: bytes | None, problem: str, seed: int) -> int:
+    """The problem instance a (problem, seed) pair runs on: drawn from the lab's secret, so no one
+    who lacks it (a candidate, a reader of the docs) can predict where an optimum is. Every
+    optimizer meets the same instance on the same seed, which keeps runs paired. 0 (no secret) is
+    the canonical problem, for tests and reference runs."""
+    if not secret:
+        return 0
+    digest = hmac.new(secret, f"{problem}|{seed}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "little") | 1
+
+
+def format_line(run: dict[str, Any], curve_points: int, secret: bytes | None = None) -> str:
     # The oracle budget equals the step budget: a baseline spends one gradient a step, and a
     # candidate that calls loss_at/grad_at/hvp inside its step pays for them with steps.
     knobs = "".join(f" knob.{name}={value!r}" for name, value in (run.get("knobs") or {}).items())
     knobs += "".join(f" switch.{name}=0" for name in run.get("switched_off") or ())
+    instance = instance_key(secret, run["problem"], run["seed"])
     return (f"id={run['id']} optimizer={run['optimizer']} problem={run['problem']} lr={run['lr']!r} "
-            f"seed={run['seed']} steps={run['steps']} eval_budget={run['steps']} curve_points={curve_points}{knobs}")
+            f"seed={run['seed']} instance={instance} steps={run['steps']} eval_budget={run['steps']} "
+            f"curve_points={curve_points}{knobs}")
 
 
 class HarnessError(RuntimeError):
@@ -222,12 +236,20 @@ class HarnessError(RuntimeError):
 
 @dataclass
 class Harness:
-    """Runs plans through one compiled binary, in the sandbox, spread over `workers` processes."""
+    """Runs plans through the lab's trusted harness binary, in the sandbox, over `workers` processes.
+
+    `binary` is the lab's own `frontier-bench`: it owns the problems, the oracle budget and every
+    number it prints, and never runs candidate code. For `optimizer=candidate` runs it starts a
+    fresh process of `candidate` (the experiment's binary) per run and talks to it over a pipe.
+    """
 
     binary: Path
     sandbox: Sandbox
     limits: Limits
     workers: int
+    candidate: Path | None = None
+    # The lab's secret from which problem instances are drawn (None: canonical problems).
+    secret: bytes | None = field(default=None, repr=False)
     # Runs one harness process over some plan lines elsewhere (ray_runner.RayExecutor), feeding it
     # each stdout line; None runs it here. Chunking, results by id and crash retries stay in `run`.
     executor: Callable[[Harness, bytes, Callable[[bytes], None]], Awaitable[RunResult]] | None = None
@@ -240,17 +262,27 @@ class Harness:
         return json.loads(result.stdout.decode().strip().splitlines()[0])
 
     async def declared(self) -> dict[str, list[Any]]:
-        """The candidate's declared knobs and switches (checked by the harness)."""
-        result = await self.sandbox.run([str(self.binary), "knobs"], mounts=[Mount(self.binary)],
+        """The candidate's declared knobs and switches (checked again by the harness at every run)."""
+        if self.candidate is None:
+            return {"knobs": [], "switches": []}
+        result = await self.sandbox.run([str(self.candidate), "knobs"], mounts=[Mount(self.candidate)],
                                         env={"PATH": "/usr/bin:/bin"}, cwd=Path("/tmp"), timeout=30)
         try:
             answer = json.loads(result.stdout.decode().strip().splitlines()[0])
         except (ValueError, IndexError):
             raise HarnessError(f"the candidate's knobs could not be read: {result.killed_reason or result.returncode}"
                                ) from None
+        if not isinstance(answer, dict):
+            raise HarnessError("the candidate's knobs could not be read: not a JSON object")
         if "error" in answer:
-            raise HarnessError(f"the candidate's knobs() or switches() is invalid: {answer['error']}")
-        return {"knobs": list(answer["knobs"]), "switches": list(answer.get("switches", []))}
+            raise HarnessError(f"the candidate's knobs() or switches() is invalid: {str(answer['error'])[:500]}")
+        try:
+            knobs = [{"name": str(k["name"]), "low": float(k["low"]), "high": float(k["high"]),
+                      "default": float(k["default"]), "log_scale": bool(k["log_scale"])} for k in answer["knobs"]]
+            switches = [str(name) for name in answer.get("switches", [])]
+        except (KeyError, TypeError, ValueError):
+            raise HarnessError("the candidate's knobs could not be read: malformed declaration") from None
+        return {"knobs": knobs[:4], "switches": switches[:8]}
 
     async def run(self, runs: list[dict[str, Any]], curve_points: int,
                   progress: Callable[[dict[str, Any]], None] | None = None,
@@ -294,7 +326,7 @@ class Harness:
                         return
                     got[record["id"]] = record
 
-                stdin = "\n".join(format_line(run, curve_points) for run in chunk).encode() + b"\n"
+                stdin = "\n".join(format_line(run, curve_points, self.secret) for run in chunk).encode() + b"\n"
                 outcome = await self.run_process(stdin, on_line)
                 if not tampered and len(got) == len(planned) and not outcome.ok:
                     tampered.append("every result arrived, yet the process did not exit cleanly")
@@ -322,12 +354,23 @@ class Harness:
                 group.start_soon(run_chunk, chunk)
         return results
 
+    def command(self) -> tuple[list[str], list[Mount]]:
+        """The harness's argv and what it needs mounted (read-only)."""
+        argv, mounts = [str(self.binary), "run"], [Mount(self.binary)]
+        if self.candidate is not None:
+            argv += ["--candidate", str(self.candidate), "--run-timeout-ms", str(int(self.limits.run_seconds * 1000))]
+            if self.sandbox.enabled:
+                argv.append("--sweep")  # the harness is pid 2 of its sandbox: nothing else may outlive a run
+            mounts.append(Mount(self.candidate))
+        return argv, mounts
+
     async def run_process(self, stdin: bytes, on_line: Callable[[bytes], None]) -> RunResult:
-        """One `<binary> run` process over these plan lines: in the local sandbox, or on the executor."""
+        """One harness process over these plan lines: in the local sandbox, or on the executor."""
         if self.executor is not None:
             return await self.executor(self, stdin, on_line)
+        argv, mounts = self.command()
         return await self.sandbox.run(
-            [str(self.binary), "run"], mounts=[Mount(self.binary)], env={"PATH": "/usr/bin:/bin"},
+            argv, mounts=mounts, env={"PATH": "/usr/bin:/bin"},
             cwd=Path("/tmp"), timeout=self.limits.run_seconds, stdin=stdin, on_stdout_line=on_line)
 
 
@@ -439,7 +482,8 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
     if missing:
         raise HarnessError(f"the harness lacks problems {missing}; the lab's scaffold is out of date")
     # libm picks code paths by CPU, so results are bit-identical per CPU model, not across them.
-    cache_key = hashlib.sha256(f"{harness_version}|{toolchain_version}|{suite.key()}|"
+    secret_id = hashlib.sha256(harness.secret or b"").hexdigest()[:16]
+    cache_key = hashlib.sha256(f"{harness_version}|{toolchain_version}|{suite.key()}|{secret_id}|"
                                f"{provenance.get('rustflags')}|{machine_info()['cpu']}".encode()).hexdigest()[:20]
     cache_file = cache_dir / f"baselines-{suite.name}-{cache_key}.json"
     baseline_trials: list[dict[str, Any]] | None = None
@@ -477,7 +521,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
                    provenance={**provenance, "harness_version": harness_version,
                                "machine": machine_info(), "tuning_seeds": list(suite.tuning_seeds),
                                "eval_seeds": list(suite.eval_seeds), "lr_grid": list(suite.lr_grid),
-                               "suite_key": suite.key()})
+                               "suite_key": suite.key(), "instances_secret_sha256": secret_id})
     if timing is not None:
         report.time_ratio_vs_adam, report.timing = timing["ratio"], timing
     return report, candidate_trials
@@ -501,9 +545,10 @@ async def time_against_adam(harness: Harness, suite: Suite, candidate: list[dict
     mine, adam = chosen(candidate, CANDIDATE), chosen(baselines, "adam")
     if mine is None or adam is None:
         return None
+    # Both are timed by the harness around the same pipe: Adam is served by a process of its own too.
     runs: list[dict[str, Any]] = []
     for i in range(TIMING_PAIRS + TIMING_WARMUP):
-        order = ((CANDIDATE, mine), ("adam", adam)) if i % 2 == 0 else (("adam", adam), (CANDIDATE, mine))
+        order = ((CANDIDATE, mine), ("served:adam", adam)) if i % 2 == 0 else (("served:adam", adam), (CANDIDATE, mine))
         for name, row in order:
             runs.append({"id": len(runs), "optimizer": name, "problem": problem.name, "lr": row["lr"], "seed": 1,
                          "steps": TIMING_STEPS, "knobs": row.get("knobs") or {}, "pair": i})
@@ -516,7 +561,7 @@ async def time_against_adam(harness: Harness, suite: Suite, candidate: list[dict
     complete = [p for p in pairs.values() if len(p) == 2]
     if len(complete) < 4:
         return None
-    mine_ns, adam_ns = [p[CANDIDATE] for p in complete], [p["adam"] for p in complete]
+    mine_ns, adam_ns = [p[CANDIDATE] for p in complete], [p["served:adam"] for p in complete]
     low, high = stats.ratio_of_medians_ci(mine_ns, adam_ns)
     return {"problem": problem.name, "pairs": len(complete), "candidate_ns": stats.median(mine_ns),
             "adam_ns": stats.median(adam_ns), "ratio": stats.median(mine_ns) / stats.median(adam_ns),

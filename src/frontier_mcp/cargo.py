@@ -69,7 +69,6 @@ class BuildOutcome:
     warnings: int
     binary: Path | None
     note: str | None = None
-    raw: RunResult | None = None
 
 
 SANDBOX_CARGO_HOME = "/tmp/cargo-home"
@@ -129,7 +128,28 @@ async def build_crate(lab: Lab, name: str, toolchain: Toolchain, sandbox: Sandbo
             note = "cargo failed without a compiler diagnostic: " + " | ".join(line[:300] for line in tail)
     binary = lab.binary(name) if ok else None
     return BuildOutcome(ok=ok, seconds=result.seconds, diagnostics=diagnostics[:MAX_DIAGNOSTICS],
-                        errors=errors, warnings=warnings, binary=binary, note=note, raw=result)
+                        errors=errors, warnings=warnings, binary=binary, note=note)
+
+
+async def build_harness(lab: Lab, toolchain: Toolchain, sandbox: Sandbox, *, timeout: float, native_cpu: bool,
+                        jobs: int) -> tuple[Path | None, str | None]:
+    """Build the lab's trusted harness (`frontier-bench`, no candidate code) from the lab's scaffold
+    and install it by hash; the installed binary, or None and what went wrong."""
+    manifest = lab.workspace / "Cargo.toml"
+    argv = [str(toolchain.cargo), "build", "--release", "--offline", "--frozen", "--message-format=json",
+            "-p", "frontier-bench", "--bin", "frontier-bench", "--manifest-path", str(manifest)]
+    mounts = [Mount(toolchain.sysroot), Mount(lab.workspace), Mount(lab.target, writable=True)]
+    if not sandbox.enabled:
+        mounts.append(Mount(lab.cargo_home, writable=True))
+    env = build_env(lab, toolchain, native_cpu=native_cpu, jobs=jobs, sandboxed=sandbox.enabled)
+    cwd = Path("/tmp") if sandbox.enabled else lab.cargo_home
+    result = await sandbox.run(argv, mounts=mounts, env=env, cwd=cwd, timeout=timeout)
+    if not result.ok or not lab.built_harness().exists():
+        diagnostics, _ = parse_messages(result.stdout, crate=lab.workspace, workspace=lab.workspace)
+        detail = "; ".join(d.message for d in diagnostics[:3]) or result.killed_reason or \
+            result.stderr.decode(errors="replace").strip()[-400:]
+        return None, f"the harness failed to build: {detail}"
+    return lab.install_harness(), None
 
 
 def parse_messages(stdout: bytes, *, crate: Path, workspace: Path) -> tuple[list[Diagnostic], bool]:

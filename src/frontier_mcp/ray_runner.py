@@ -1,9 +1,10 @@
 """Run harness processes as Ray tasks, for a lab that has outgrown one machine (`frontier-mcp[ray]`).
 
 `Harness.run` still chunks the plan, collects results by id and retries after a crash; a
-`RayExecutor` only changes where each `<binary> run` process runs: in a Ray task that writes the
-shipped binary to a temporary file on its node and runs the same sandboxed command as a local
-chunk (`Harness.run_process` without an executor), so results are the same as the local runner's.
+`RayExecutor` only changes where each harness process runs: in a Ray task that writes the shipped
+binaries (the lab's harness and the candidate's) to a temporary folder on its node, checks their
+hashes, and runs the same sandboxed command as a local chunk (`Harness.run_process` without an
+executor), so results are the same as the local runner's.
 Every node needs bubblewrap and `frontier-mcp[ray]` installed, and the server's CPU model when the
 lab compiles with `-C target-cpu=native`.
 
@@ -12,6 +13,7 @@ lab compiles with `-C target-cpu=native`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import tempfile
@@ -32,7 +34,10 @@ def executor_for(settings: Settings) -> RayExecutor | None:
     return RayExecutor(settings.ray_address) if settings.runner == "ray" else None
 
 
-def run_on_node(binary_name: str, binary: bytes, sandbox: Sandbox, limits: Limits,
+Shipped = tuple[str, bytes, str]  # file name, contents, sha256
+
+
+def run_on_node(harness: Shipped, candidate: Shipped | None, sandbox: Sandbox, limits: Limits,
                 stdin: bytes) -> tuple[RunResult, list[bytes]]:
     """The body of a Ray task: on whichever node runs it, the same sandboxed process a local chunk runs."""
     problem = check_sandbox(sandbox)
@@ -40,10 +45,16 @@ def run_on_node(binary_name: str, binary: bytes, sandbox: Sandbox, limits: Limit
         raise SandboxUnavailable(f"on Ray node {socket.gethostname()}: {problem}")
     lines: list[bytes] = []
     with tempfile.TemporaryDirectory(prefix="frontier-ray-") as folder:
-        path = Path(folder) / binary_name
-        path.write_bytes(binary)
-        path.chmod(0o755)
-        local = Harness(binary=path, sandbox=sandbox, limits=limits, workers=1)
+        paths: list[Path] = []
+        for name, contents, digest in (s for s in (harness, candidate) if s is not None):
+            if hashlib.sha256(contents).hexdigest() != digest:
+                raise HarnessError(f"on Ray node {socket.gethostname()}: {name} arrived corrupted (hash mismatch)")
+            path = Path(folder) / name
+            path.write_bytes(contents)
+            path.chmod(0o755)
+            paths.append(path)
+        local = Harness(binary=paths[0], candidate=paths[1] if candidate else None, sandbox=sandbox,
+                        limits=limits, workers=1)
         outcome = anyio.run(local.run_process, stdin, lines.append)
     return outcome, lines
 
@@ -55,7 +66,7 @@ class RayExecutor:
         self.address = address
         self._lock = threading.Lock()
         self._task: Any = None
-        self._shipped: tuple[tuple[str, int, int], Any] | None = None
+        self._shipped: dict[tuple[str, int, int], Any] = {}
 
     def _connect(self) -> Any:
         try:
@@ -70,19 +81,25 @@ class RayExecutor:
                 self._task = ray.remote(run_on_node)
         return ray
 
-    def _ship(self, binary: Path) -> tuple[Any, Any]:
-        """Ray, the remote task and the binary's bytes in the object store (put once per build)."""
+    def _ship(self, binary: Path | None) -> Any:
+        """A binary's (name, bytes, sha256) in the object store, put once per build."""
+        if binary is None:
+            return None
         ray = self._connect()
         stat = binary.stat()
         key = (str(binary), stat.st_mtime_ns, stat.st_size)
         with self._lock:
-            if self._shipped is None or self._shipped[0] != key:
-                self._shipped = (key, ray.put(binary.read_bytes()))
-            return ray, self._shipped[1]
+            if key not in self._shipped:
+                contents = binary.read_bytes()
+                self._shipped = {k: v for k, v in self._shipped.items() if k[0] != key[0]}
+                self._shipped[key] = ray.put((binary.name, contents, hashlib.sha256(contents).hexdigest()))
+            return self._shipped[key]
 
     async def __call__(self, harness: Harness, stdin: bytes, on_line: Callable[[bytes], None]) -> RunResult:
-        ray, binary = await anyio.to_thread.run_sync(self._ship, harness.binary)
-        ref = self._task.remote(harness.binary.name, binary, harness.sandbox, harness.limits, stdin)
+        ray = await anyio.to_thread.run_sync(self._connect)
+        shipped = await anyio.to_thread.run_sync(self._ship, harness.binary)
+        candidate = await anyio.to_thread.run_sync(self._ship, harness.candidate)
+        ref = self._task.remote(shipped, candidate, harness.sandbox, harness.limits, stdin)
         try:
             outcome, lines = await anyio.to_thread.run_sync(ray.get, ref, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from .archive import Archive
-from .cargo import BuildOutcome, Toolchain, build_crate
+from .cargo import BuildOutcome, Toolchain, build_crate, build_harness
 from .jobs import Jobs
 from .sandbox import Sandbox, check_sandbox
 from .scaffold import WARMUP_NAME, Lab
@@ -72,6 +72,14 @@ class Runtime:
             if not self.warmup.ok:
                 detail = self.warmup.note or "; ".join(d.message for d in self.warmup.diagnostics[:3])
                 self.problem = f"the scaffold failed to build in this lab: {detail}"
+                return
+        if changed or self.lab.harness() is None:
+            log.info("building the lab's trusted harness (once)")
+            _, failure = await build_harness(
+                self.lab, self.toolchain, self.sandbox, timeout=max(600.0, self.settings.limits.compile_seconds),
+                native_cpu=self.settings.native_cpu, jobs=self.settings.workers)
+            if failure:
+                self.problem = failure
 
     async def require_ready(self) -> Toolchain:
         await self.ready.wait()

@@ -6,15 +6,20 @@
     <home>/target/           one cargo target dir shared by every candidate (prebuilt harness)
     <home>/cargo-home/       an empty CARGO_HOME the server controls (no user cargo config)
     <home>/cache/            baseline results keyed by harness version and plan
+    <home>/harness/          the lab's trusted harness binary, copied out of target/ by its hash
+    <home>/secret.key        the secret problem instances are drawn from (never mounted in a sandbox)
 
-Each candidate is its own cargo workspace root that depends on the scaffold by path, so cargo
-never loads the other candidates, and the shared target dir reuses the prebuilt harness.
+Each candidate is its own cargo workspace root that depends on `frontier-core` by path (nothing
+else: its binary holds the optimizer and the pipe protocol, not the problems), so cargo never
+loads the other candidates, and the shared target dir reuses the prebuilt core.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import secrets
 import shutil
 import uuid
 from importlib import resources
@@ -63,11 +68,62 @@ class Lab:
         self.target = home / "target"
         self.cargo_home = home / "cargo-home"
         self.cache = home / "cache"
-        self.logs = home / "logs"
+        self.harness_dir = home / "harness"
 
     def ensure_dirs(self) -> None:
-        for path in (self.home, self.candidates, self.target, self.cargo_home, self.cache, self.logs):
+        for path in (self.home, self.candidates, self.target, self.cargo_home, self.cache, self.harness_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+    # -- the trusted harness and the instance secret --------------------------------------------
+
+    def built_harness(self) -> Path:
+        """Where cargo leaves the harness (a directory every build sandbox can write)."""
+        return self.target / "release" / "frontier-bench"
+
+    def install_harness(self) -> Path:
+        """Copy the freshly built harness out of target/ under its hash, and point to it."""
+        data = self.built_harness().read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        final = self.harness_dir / f"frontier-bench-{digest[:16]}"
+        if not final.exists():
+            tmp = final.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            tmp.chmod(0o555)
+            tmp.replace(final)
+        (self.harness_dir / "current").write_text(f"{final.name} {digest}\n")
+        return final
+
+    def harness(self) -> Path | None:
+        """The installed harness, if its file still has the hash it was installed with."""
+        try:
+            name, digest = (self.harness_dir / "current").read_text().split()
+            path = self.harness_dir / name
+            if hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+                return path
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def secret(self) -> bytes:
+        """32 random bytes, made once per lab: problem instances are drawn from them."""
+        path = self.home / "secret.key"
+        try:
+            data = path.read_bytes()
+            if len(data) == 32:
+                return data
+        except FileNotFoundError:
+            pass
+        data = secrets.token_bytes(32)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # the first writer wins; a second server reads the same secret
+        except FileExistsError:
+            data = path.read_bytes()
+        finally:
+            tmp.unlink()
+        return data
 
     def install_scaffold(self) -> bool:
         """Copy the shipped scaffold into the lab if it is missing or changed; True if copied."""
@@ -112,10 +168,9 @@ class Lab:
         doc["bin"] = tomlkit.aot()
         doc["bin"].append(binary)
         deps = tomlkit.table()
-        for crate, folder in (("frontier-core", "core"), ("frontier-bench", "bench")):
-            dep = tomlkit.inline_table()
-            dep["path"] = str(self.workspace / "crates" / folder)
-            deps[crate] = dep
+        core = tomlkit.inline_table()
+        core["path"] = str(self.workspace / "crates" / "core")
+        deps["frontier-core"] = core
         doc["dependencies"] = deps
         doc["workspace"] = tomlkit.table()
         release = tomlkit.table()

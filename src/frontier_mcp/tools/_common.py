@@ -43,9 +43,15 @@ def fail(message: str) -> ToolError:
 
 
 def harness_for(rt: Runtime, experiment: dict[str, Any]) -> Harness:
-    """The experiment's compiled binary, run in the sandbox on the configured runner (local or Ray)."""
-    return Harness(binary=rt.lab.binary(experiment["name"]), sandbox=rt.sandbox, limits=rt.settings.limits,
-                   workers=rt.settings.workers, executor=executor_for(rt.settings))
+    """The lab's trusted harness running the experiment's binary (one process per run), in the sandbox,
+    on the configured runner (local or Ray)."""
+    trusted = rt.lab.harness()
+    if trusted is None:
+        raise fail("the lab's harness binary is missing or was modified; restart the server (it rebuilds it), "
+                   "or run `frontier-mcp doctor`.")
+    return Harness(binary=trusted, candidate=rt.lab.binary(experiment["name"]), secret=rt.lab.secret(),
+                   sandbox=rt.sandbox, limits=rt.settings.limits, workers=rt.settings.workers,
+                   executor=executor_for(rt.settings))
 
 
 def require_built(rt: Runtime, experiment_id: int) -> dict[str, Any]:
