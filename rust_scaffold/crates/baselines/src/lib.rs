@@ -7,9 +7,13 @@
 //! [`build`]. State is allocated on the first step; later steps do not allocate.
 //!
 //! Every baseline is one row of [`BASELINES`]; [`names`], [`defaults`], [`describe`] and
-//! [`build`] are all read from it. Adding a baseline: a file under `src/rules/`, its `mod` line
-//! below, its row in [`BASELINES`], and its PyTorch trajectory in `tests/torch_reference.txt`
-//! (the `every_baseline_is_verified_against_pytorch` test fails until it is there).
+//! [`build`] are all read from it. Adding a baseline:
+//! 1. `src/rules/NAME.rs`: the optimizer and `pub(crate) fn build(o: &Opts) -> Result<Box<dyn Optimizer>, String>`;
+//! 2. here: `pub mod NAME;` in [`rules`] and one [`Baseline`] row in [`BASELINES`] (a preset of an
+//!    existing rule, like `momentum`, is only the row); bump [`BASELINES_VERSION`];
+//! 3. its PyTorch trajectory: a case in `tests/fixtures/torch_trajectories.json`, then regenerate
+//!    `tests/torch_reference.txt` with `data/write_reference_fixture.py` and raise the run count in
+//!    `tests/torch_reference.rs`. `tests/registry.rs` fails for any row no trajectory verifies.
 #![forbid(unsafe_code)]
 
 use frontier_core::{Optimizer, StepContext, Tensor};
