@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from frontier_mcp.archive import MIGRATIONS, SCHEMA_VERSION, Archive, ArchiveUnusable
-from frontier_mcp.archive import schema
+from frontier_mcp.archive import MIGRATIONS, SCHEMA_VERSION, Archive, ArchiveUnusable, schema
 
 
 def lab_at(path: Path, version: int) -> sqlite_utils.Database:

@@ -221,7 +221,7 @@ def test_pairings_table_counts_proposals_experiments_and_best_ratio(archive_buil
 
 def test_hidden_suite_pages_show_the_verdict_not_the_problems(archive_built: dict[str, Any], tmp_path: Path) -> None:
     """A holdout run in the archive: its outcome reaches the page, its problems and seeds do not."""
-    from frontier_mcp.report import render_experiment
+    from frontier_mcp.render.html import render_experiment
 
     source = Archive(archive_built["home"] / "state.db")
     run = source.benchmark_runs(archive_built["child"])[-1]

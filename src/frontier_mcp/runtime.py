@@ -1,18 +1,24 @@
-"""What the server holds while it runs: settings, archive, lab, sandbox, toolchain, jobs.
+"""What the server (and the CLI commands that build) hold while they run: settings, archive, lab,
+sandbox, toolchain, jobs.
 
-The lifespan builds one Runtime; tools reach it through their Context. The first build of the
-scaffold (the warm-up crate) starts in the background at start-up, so `initialize` is instant and
-the model's first `compile` only waits for whatever is left of it.
+`Runtime.open(settings)` assembles them, for the server's lifespan and for the CLI alike; tools
+reach the runtime through their Context. The server starts the first build of the scaffold (the
+warm-up crate) in the background, so `initialize` is instant and the model's first `compile` only
+waits for whatever is left of it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, cast
 
 import anyio
 
-from .archive import Archive
+from .archive import Archive, ArchiveUnusable
 from .cargo import BuildOutcome, Toolchain, build_crate, build_harness
 from .jobs import Jobs
 from .sandbox import Sandbox, check_sandbox
@@ -26,6 +32,24 @@ class NotReady(RuntimeError):
     """The lab cannot build: cargo or the sandbox is missing, or the scaffold failed to build."""
 
 
+class UnusableArchive:
+    """Stands in for an archive that could not be opened, so a server still starts and answers every
+    tool with the one line that says what is wrong, instead of the client seeing the process end."""
+
+    def __init__(self, problem: ArchiveUnusable, path: Path):
+        self.problem = problem
+        self.path = path
+
+    def close(self) -> None:
+        pass
+
+    def mark_orphaned_jobs(self) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise ArchiveUnusable(str(self.problem))
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -37,6 +61,43 @@ class Runtime:
     problem: str | None = None
     ready: anyio.Event = field(default_factory=anyio.Event)
     warmup: BuildOutcome | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, *, tolerate_unusable_archive: bool = False) -> AsyncIterator[Runtime]:
+        """Archive, lab, sandbox and jobs, assembled; on exit the jobs are cancelled and the archive closed.
+
+        With `tolerate_unusable_archive` (the server), a state.db that cannot be used is logged and
+        every use of the archive raises its ArchiveUnusable; otherwise (the CLI) it raises here."""
+        try:
+            archive: Archive = Archive(settings.db_path)
+        except ArchiveUnusable as exc:
+            if not tolerate_unusable_archive:
+                raise
+            log.error("%s", exc)
+            archive = cast(Archive, UnusableArchive(exc, settings.db_path))
+        try:
+            lab = Lab(settings.home)
+            lab.ensure_dirs()
+            sandbox = Sandbox(limits=settings.limits, enabled=settings.sandbox, bwrap=settings.bwrap)
+            async with anyio.create_task_group() as group:
+                runtime = cls(settings=settings, archive=archive, lab=lab, sandbox=sandbox, jobs=Jobs(archive, group))
+                try:
+                    yield runtime
+                finally:
+                    runtime.jobs.cancel_all()
+                    group.cancel_scope.cancel()
+        finally:
+            archive.close()
+
+    def prepare_in_background(self) -> None:
+        self.jobs.group.start_soon(self.prepare)
+
+    @property
+    def unusable_archive(self) -> str | None:
+        """The archive's problem if it could not be opened (the server still runs to say so)."""
+        stand_in: Any = self.archive
+        return str(stand_in.problem) if isinstance(stand_in, UnusableArchive) else None
 
     async def prepare(self) -> None:
         """Install the scaffold and prebuild the harness once per lab; record any problem found."""

@@ -1,28 +1,28 @@
-"""build_server(settings) -> MCPServer: the lifespan owns the archive, the lab and the jobs."""
+"""build_server(settings) -> MCPServer[Runtime]: the lifespan holds one Runtime (archive, lab, jobs).
+
+A state.db that cannot be used does not stop the server: the line that says what is wrong goes to
+stderr, and every tool and resource that needs the archive answers with it, so the client sees the
+reason instead of a closed connection."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
 from pydantic import Field
 
 from . import __version__
-from .archive import Archive
-from .jobs import Jobs
+from .archive import Archive, ArchiveError, visible_report
 from .pairing import catalog
 from .prompts import load_prompt
 from .runtime import Runtime
-from .sandbox import Sandbox
-from .scaffold import Lab
 from .settings import Settings
 from .tools import ALL_TOOLS
-from .tools.experiment import visible_report
 
 log = logging.getLogger(__name__)
 
@@ -35,38 +35,28 @@ baselines, paired seeds, statistics; poll job_status if it returns a job id) -> 
 leaderboard read the archive. Prompts: research_brief, translate, iterate."""
 
 
-def build_server(settings: Settings) -> MCPServer:
+def build_server(settings: Settings) -> MCPServer[Runtime]:
     # Static resources get no request context in the SDK, so they read the runtime from here.
     live: dict[str, Runtime] = {}
 
     @asynccontextmanager
-    async def lifespan(_server: MCPServer) -> AsyncIterator[Runtime]:
-        archive = Archive(settings.db_path)
-        interrupted = archive.mark_orphaned_jobs()
-        if interrupted:
-            log.warning("%d job(s) of an earlier server were interrupted", interrupted)
-        lab = Lab(settings.home)
-        lab.ensure_dirs()
-        sandbox = Sandbox(limits=settings.limits, enabled=settings.sandbox, bwrap=settings.bwrap)
-        if not settings.sandbox:
-            log.warning("the sandbox is OFF: model-written code runs with your privileges")
-        try:
-            async with anyio.create_task_group() as group:
-                rt = Runtime(settings=settings, archive=archive, lab=lab, sandbox=sandbox,
-                             jobs=Jobs(archive, group))
-                group.start_soon(rt.prepare)
-                live["runtime"] = rt
-                try:
-                    yield rt
-                finally:
-                    live.clear()
-                    rt.jobs.cancel_all()
-                    group.cancel_scope.cancel()
-        finally:
-            archive.close()
+    async def lifespan(_server: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
+        async with Runtime.open(settings, tolerate_unusable_archive=True) as rt:
+            interrupted = rt.archive.mark_orphaned_jobs()
+            if interrupted:
+                log.warning("%d job(s) of an earlier server were interrupted", interrupted)
+            if not settings.sandbox:
+                log.warning("the sandbox is OFF: model-written code runs with your privileges")
+            rt.prepare_in_background()
+            live["runtime"] = rt
+            try:
+                yield rt
+            finally:
+                live.clear()
 
-    server = MCPServer("frontier-mcp", title="frontier-mcp: automated optimizer research",
-                       instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
+    server: MCPServer[Runtime] = MCPServer(
+        "frontier-mcp", title="frontier-mcp: automated optimizer research", instructions=INSTRUCTIONS,
+        version=__version__, lifespan=lifespan)
     for register in ALL_TOOLS:
         register(server)
     _register_resources(server, live)
@@ -74,9 +64,15 @@ def build_server(settings: Settings) -> MCPServer:
     return server
 
 
-def _register_resources(server: MCPServer, live: dict[str, Runtime]) -> None:
+def _register_resources(server: MCPServer[Runtime], live: dict[str, Runtime]) -> None:
     def archive() -> Archive:
         return live["runtime"].archive
+
+    def read(answer: Callable[[], str]) -> str:
+        try:
+            return answer()
+        except ArchiveError as exc:
+            raise ResourceError(str(exc)) from None
 
     @server.resource("frontier://fields", title="Field catalog", mime_type="application/json")
     def fields() -> str:
@@ -87,26 +83,27 @@ def _register_resources(server: MCPServer, live: dict[str, Runtime]) -> None:
                      mime_type="application/json")
     def experiment(experiment_id: str) -> str:
         """An experiment's archive record: conjecture, status, builds, benchmark reports, verdict."""
-        row = archive().require_experiment(int(experiment_id))
-        row["builds"] = archive().query("SELECT id, ok, seconds, errors, warnings, diagnostics FROM builds "
-                                      "WHERE experiment_id = ? ORDER BY id", (row["id"],))
-        row["benchmarks"] = [visible_report(r) for r in archive().benchmark_runs(row["id"])]
-        row["verdict"] = archive().verdict(row["id"])
-        return json.dumps(row, indent=1, default=str)
+        def answer() -> str:
+            row = archive().require_experiment(int(experiment_id))
+            row["builds"] = [{key: build[key] for key in ("id", "ok", "seconds", "errors", "warnings", "diagnostics")}
+                             for build in archive().builds(row["id"])]
+            row["benchmarks"] = [visible_report(r).model_dump(mode="json") for r in archive().benchmark_runs(row["id"])]
+            row["verdict"] = archive().verdict(row["id"])
+            return json.dumps(row, indent=1, default=str)
+        return read(answer)
 
     @server.resource("frontier://sources/{experiment_id}", title="Optimizer source", mime_type="text/x-rust")
     def source(experiment_id: str) -> str:
         """The Rust source (optimizer.rs) of an experiment."""
-        return str(archive().require_experiment(int(experiment_id))["source"])
+        return read(lambda: str(archive().require_experiment(int(experiment_id))["source"]))
 
     @server.resource("frontier://leaderboard", title="Leaderboard", mime_type="application/json")
     def leaderboard() -> str:
         """The top 100 experiments by geometric-mean loss ratio against the best baseline."""
-        rows, _ = archive().leaderboard(limit=100, offset=0)
-        return json.dumps(rows, indent=1)
+        return read(lambda: json.dumps(archive().leaderboard(limit=100, offset=0)[0], indent=1))
 
 
-def _register_prompts(server: MCPServer) -> None:
+def _register_prompts(server: MCPServer[Runtime]) -> None:
     brief, translate_, iterate_ = (load_prompt(n) for n in ("research_brief", "translate", "iterate"))
 
     @server.prompt(name="research_brief", title=brief.title, description=brief.description)

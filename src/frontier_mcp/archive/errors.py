@@ -58,10 +58,8 @@ def unusable(path: Path, exc: BaseException) -> ArchiveUnusable:
             "FRONTIER_HOME.")
     if is_disk_full(exc):
         return ArchiveUnusable(f"cannot open the archive {path}: its disk is full ({detail}); free some space.")
-    if code == sqlite3.SQLITE_NOTADB or "not a database" in lowered:
-        what = "is not an SQLite database"
-    else:
-        what = "is damaged"
+    foreign = code == sqlite3.SQLITE_NOTADB or "not a database" in lowered
+    what = "is not an SQLite database" if foreign else "is damaged"
     return ArchiveUnusable(
         f"the archive {path} {what} ({detail}): move it aside (mv {path} {path}.broken) and frontier-mcp "
         "starts a new, empty one; or restore it from a backup (`sqlite3 state.db .recover` may save its rows).")

@@ -187,6 +187,11 @@ class Queries:
     def runs_of_job(self, job_id: str) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM benchmark_runs WHERE job_id = ? ORDER BY id", (job_id,))
 
+    def holdout_runs_since(self, since: float) -> list[dict[str, Any]]:
+        """Hidden-suite runs recorded at or after `since` (a UNIX time), oldest first."""
+        return self.query(f"SELECT id, experiment_id, suite, job_id, outcome, created_at FROM benchmark_runs "
+                          f"WHERE suite IN ({HIDDEN_SQL}) AND created_at >= ? ORDER BY id", (since,))
+
     def ablations(self, experiment_id: int) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM ablations WHERE experiment_id = ? ORDER BY id", (experiment_id,))
 

@@ -8,7 +8,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from ..render.text import page_text, ratio
 from ._common import hints, reply, runtime
+from ._errors import archive_errors
 
 
 class ExperimentRow(BaseModel):
@@ -38,11 +40,6 @@ class HistoryPage(Page):
     rows: list[ExperimentRow]  # type: ignore[assignment]
 
 
-def page_text(title: str, total: int, offset: int, count: int) -> str:
-    more = f"; next page: offset={offset + count}" if offset + count < total else ""
-    return f"{title}: {count} of {total} (offset {offset}{more})"
-
-
 def register(server: MCPServer) -> None:
     @server.tool(title="Experiment history", annotations=hints(read_only=True, idempotent=True))
     async def history(
@@ -57,14 +54,14 @@ def register(server: MCPServer) -> None:
     ) -> Annotated[CallToolResult, HistoryPage]:
         """List experiments, newest first: name, fields, status, measured outcome and verdict. Read-only, paged."""
         rt = runtime(ctx)
-        rows, total = rt.archive.history(limit=limit, offset=offset, status=status, field=field)
+        with archive_errors():
+            rows, total = rt.archive.history(limit=limit, offset=offset, status=status, field=field)
         result = HistoryPage(total=total, offset=offset, rows=[ExperimentRow(**row) for row in rows],
                              next_offset=offset + len(rows) if offset + len(rows) < total else None)
         lines = [page_text("Experiments", total, offset, len(rows))]
         for row in result.rows:
-            ratio = "-" if row.geomean_ratio is None else f"{row.geomean_ratio:.3g}"
             lines.append(f"#{row.id} {row.name} [{row.field_a} × {row.field_b}] status={row.status} "
-                         f"outcome={row.outcome or '-'} ratio={ratio} verdict={row.verdict or '-'}"
+                         f"outcome={row.outcome or '-'} ratio={ratio(row.geomean_ratio)} verdict={row.verdict or '-'}"
                          + (f" parent=#{row.parent_id}" if row.parent_id else "")
                          + (f" REDISCOVERY of {row.rediscovery_of}" if row.rediscovery_of else "")
                          + (f" DUPLICATE of #{row.duplicate_of}" if row.duplicate_of else ""))

@@ -9,9 +9,11 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from ..bench import SUITES, BenchmarkReport
+from ..archive import is_hidden, load_report
 from ..jobs import Job
+from ..runtime import Runtime
 from ._common import fail, hints, runtime
+from ._errors import archive_errors
 from .benchmark import BenchmarkStatus, describe, wait_and_describe
 
 
@@ -29,7 +31,8 @@ def register(server: MCPServer) -> None:
         rt = runtime(ctx)
         job = rt.jobs.get(job_id)
         if job is None:
-            return describe(_from_archive(rt, job_id))
+            with archive_errors():
+                return describe(_from_archive(rt, job_id))
         if cancel:
             rt.jobs.cancel(job)
             await rt.jobs.wait(job, 10)
@@ -37,7 +40,7 @@ def register(server: MCPServer) -> None:
         return await wait_and_describe(rt, ctx, job, wait_seconds)
 
 
-def _from_archive(rt, job_id: str) -> Job:  # type: ignore[no-untyped-def]
+def _from_archive(rt: Runtime, job_id: str) -> Job:
     """A job of an earlier server process: rebuild what the archive knows of it."""
     row = rt.archive.job(job_id)
     if row is None:
@@ -45,15 +48,13 @@ def _from_archive(rt, job_id: str) -> Job:  # type: ignore[no-untyped-def]
     job = Job(id=row["id"], kind=row["kind"], experiment_id=row["experiment_id"], total=row["total"],
               done=row["done"], message=row["message"], status=row["status"], error=row["error"],
               started_at=row["started_at"])
-    runs = rt.archive.query("SELECT id, suite, summary FROM benchmark_runs WHERE job_id = ? ORDER BY id", (job_id,))
-    reports = [(run["id"], run["suite"], BenchmarkReport.model_validate(json.loads(run["summary"]))) for run in runs]
-    shown = [(run_id, report) for run_id, suite, report in reports if not SUITES[suite].hidden]
+    reports = [(run["id"], run["suite"], load_report(run["summary"])) for run in rt.archive.runs_of_job(job_id)]
+    shown = [(run_id, report) for run_id, suite, report in reports if not is_hidden(suite)]
     if shown:
-        hidden = [report.summary() for _, suite, report in reports if SUITES[suite].hidden]
+        hidden = [report.summary() for _, suite, report in reports if is_hidden(suite)]
         job.result = {"benchmark_run_id": shown[0][0], "report": shown[0][1],
                       "holdout": hidden[0] if hidden else None}
-    ablations = rt.archive.query("SELECT suite, switch, summary FROM ablations WHERE job_id = ? ORDER BY id",
-                                 (job_id,))
+    ablations = rt.archive.ablations_of_job(job_id)
     if ablations:
         job.result = {"ablation": {"suite": ablations[0]["suite"],
                                    "switches": {a["switch"]: json.loads(a["summary"]) for a in ablations}}}

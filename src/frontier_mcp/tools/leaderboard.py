@@ -8,8 +8,10 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from ..render.text import page_text
 from ._common import hints, reply, runtime
-from .history import Page, page_text
+from ._errors import archive_errors
+from .history import Page
 
 
 class LeaderRow(BaseModel):
@@ -38,7 +40,8 @@ def register(server: MCPServer) -> None:
     ) -> Annotated[CallToolResult, LeaderboardPage]:
         """Rank benchmarked experiments by their best geometric-mean ratio of final loss to the best tuned baseline (lower is better; below 1 beats the baselines). Read-only, paged."""
         rt = runtime(ctx)
-        rows, total = rt.archive.leaderboard(limit=limit, offset=offset, suite=suite)
+        with archive_errors():
+            rows, total = rt.archive.leaderboard(limit=limit, offset=offset, suite=suite)
         ranked = [LeaderRow(rank=offset + i + 1, **row) for i, row in enumerate(rows)]
         result = LeaderboardPage(total=total, offset=offset, rows=ranked,
                                  next_offset=offset + len(rows) if offset + len(rows) < total else None)

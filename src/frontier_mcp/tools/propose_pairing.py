@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ..pairing import FieldCard, NoPairLeft, catalog, choose_pair
 from ._common import fail, hints, reply, runtime
+from ._errors import archive_errors
 
 
 class Lesson(BaseModel):
@@ -44,15 +45,17 @@ def register(server: MCPServer) -> None:
     ) -> Annotated[CallToolResult, PairingResult]:
         """Start a research iteration: offers two rarely connected fields of mathematics, physics or theoretical CS, with their key objects and theorems and a hint of why each might matter for high-dimensional non-convex optimization. Pairs the archive has not tried are favoured. Conjecture a new optimizer that bridges the two fields, then call write_crate with the returned pairing_id."""
         rt = runtime(ctx)
-        usage = rt.archive.pair_usage()
+        with archive_errors():
+            usage = rt.archive.pair_usage()
         try:
             a, b = choose_pair(usage, include=include or [], exclude=exclude or [], seed=seed, allow_repeat=allow_repeat)
         except (ValueError, NoPairLeft) as exc:
             raise fail(str(exc)) from None
         before = usage.get("|".join(sorted((a, b))), {}).get("proposed", 0)
-        pairing_id = rt.archive.add_pairing(a, b, seed)
+        with archive_errors():
+            pairing_id = rt.archive.add_pairing(a, b, seed)
+            lessons = [Lesson(**row) for row in rt.archive.lessons_for_fields([a, b])]
         cards = catalog()
-        lessons = [Lesson(**row) for row in rt.archive.lessons_for_fields([a, b])]
         result = PairingResult(
             pairing_id=pairing_id, field_a=cards[a], field_b=cards[b], times_pair_tried_before=before,
             lessons=lessons,

@@ -1,7 +1,13 @@
 """`frontier-mcp`: serve on stdio (default), or demo, history, show, leaderboard, report, lineage,
-pairings, doctor, config.
+pairings, doctor, config, verify-baselines.
 
 While serving, stdout is the MCP protocol: everything human goes to stderr.
+
+    __init__   the parser, dispatch, `serve`
+    views      the archive, read: history, show, leaderboard, report, lineage, pairings
+    doctor     doctor and verify-baselines (they build the lab's harness)
+    demo       the whole loop through a real MCP client
+    config     the client config blocks
 """
 
 from __future__ import annotations
@@ -10,12 +16,13 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
-from . import __version__
-from .settings import Settings, load_settings
+from .. import __version__
+from ..archive import ArchiveError
+from ..settings import Settings, load_settings
+from .config import client_configs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,35 +57,52 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def subcommands() -> list[str]:
+    """The names `frontier-mcp` accepts as its first argument (the README lists them; a test checks)."""
+    action = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(action.choices)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings(home=args.home)
     command = args.command or "serve"
     if command == "serve":
         return serve(settings)
-    from . import console  # rich is only imported for the human-facing commands
-
-    if command == "demo":
-        return console.demo(settings, suite=args.suite)
-    if command == "history":
-        return console.history(settings, limit=args.limit)
-    if command == "show":
-        return console.show(settings, args.id, with_source=args.source)
-    if command == "leaderboard":
-        return console.leaderboard(settings, limit=args.limit, suite=args.suite)
-    if command == "report":
-        return console.report(settings, args.id, every=args.all)
-    if command == "lineage":
-        return console.lineage(settings, args.id)
-    if command == "pairings":
-        return console.pairings(settings, limit=args.limit)
-    if command == "doctor":
-        return console.doctor(settings)
-    if command == "verify-baselines":
-        return console.verify_baselines(settings, args.path)
     if command == "config":
         print(json.dumps(client_configs(settings), indent=2))
         return 0
+    try:
+        return _run(command, args, settings)
+    except ArchiveError as exc:  # a state.db that cannot be used, a full disk: one line, no traceback
+        print(f"frontier-mcp: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
+    # rich and the renderers are only imported for the human-facing commands
+    if command == "demo":
+        from .demo import demo
+
+        return demo(settings, suite=args.suite)
+    if command in ("doctor", "verify-baselines"):
+        from . import doctor
+
+        return doctor.doctor(settings) if command == "doctor" else doctor.verify_baselines(settings, args.path)
+    from . import views
+
+    if command == "history":
+        return views.history(settings, limit=args.limit)
+    if command == "show":
+        return views.show(settings, args.id, with_source=args.source)
+    if command == "leaderboard":
+        return views.leaderboard(settings, limit=args.limit, suite=args.suite)
+    if command == "report":
+        return views.report(settings, args.id, every=args.all)
+    if command == "lineage":
+        return views.lineage(settings, args.id)
+    if command == "pairings":
+        return views.pairings(settings, limit=args.limit)
     return 2
 
 
@@ -86,37 +110,7 @@ def serve(settings: Settings) -> int:
     level = os.environ.get("FRONTIER_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(stream=sys.stderr, level=level if level in logging.getLevelNamesMapping() else "INFO",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .server import build_server
+    from ..server import build_server
 
     build_server(settings).run("stdio")
     return 0
-
-
-def installed_from_index() -> bool:
-    """True if this frontier-mcp came from a package index (so `uvx frontier-mcp` finds the same one);
-    an install from a checkout or a wheel file records its origin in direct_url.json."""
-    from importlib import metadata
-
-    try:
-        return metadata.distribution("frontier-mcp").read_text("direct_url.json") is None
-    except metadata.PackageNotFoundError:
-        return False
-
-
-def client_configs(settings: Settings) -> dict[str, object]:
-    """Config blocks with absolute paths: hosts start servers in `/` with a bare environment."""
-    uvx = shutil.which("uvx")
-    from_index = uvx is not None and installed_from_index()
-    command, args = (uvx, ["frontier-mcp"]) if from_index else (sys.executable, ["-m", "frontier_mcp"])
-    env = {"FRONTIER_HOME": str(settings.home)}
-    cargo = settings.cargo_path()
-    if cargo is not None:
-        env["FRONTIER_CARGO"] = str(cargo)
-    server = {"command": command, "args": args, "env": env}
-    return {
-        "claude_desktop / cursor (mcpServers)": {"mcpServers": {"frontier": server}},
-        "vscode (.vscode/mcp.json)": {"servers": {"frontier": {"type": "stdio", **server}}},
-        "claude_code": "claude mcp add frontier " + " ".join(f"-e {k}={v}" for k, v in env.items())
-                       + f" -- {command} {' '.join(args)}",
-    }
-

@@ -1,0 +1,89 @@
+"""`frontier-mcp doctor` and `verify-baselines`: the commands that build the lab's harness."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import anyio
+
+from ..archive import Archive
+from ..render.terminal import verify_table
+from ..runtime import Runtime
+from ..settings import Settings
+from .consoles import err, out
+
+
+def doctor(settings: Settings) -> int:
+    from ..cargo import Toolchain
+    from ..sandbox import Sandbox, check_sandbox
+
+    ok = True
+
+    def line(good: bool, what: str, detail: str) -> None:
+        nonlocal ok
+        ok &= good
+        out.print(f"[{'green' if good else 'red'}]{'ok ' if good else 'BAD'}[/] {what}: {detail}")
+
+    line(sys.version_info >= (3, 11), "python", sys.version.split()[0])
+    cargo = settings.cargo_path()
+    line(cargo is not None, "cargo", str(cargo) if cargo else "not found (FRONTIER_CARGO, PATH, ~/.cargo/bin)")
+    if cargo is not None:
+        toolchain = Toolchain.discover(cargo)
+        line(True, "rustc", f"{toolchain.version} at {toolchain.sysroot}")
+    sandbox = Sandbox(limits=settings.limits, enabled=settings.sandbox, bwrap=settings.bwrap)
+    problem = check_sandbox(sandbox)
+    line(problem is None, "sandbox", "disabled by FRONTIER_SANDBOX=off (unsafe)" if not settings.sandbox
+         else (problem or f"bubblewrap works ({sandbox.bwrap_path()})"))
+    try:
+        archive = Archive(settings.db_path)
+        line(True, "archive", f"{settings.db_path} ({archive.counts()['experiments']} experiments)")
+        archive.close()
+    except Exception as exc:
+        line(False, "archive", str(exc))
+        return 1
+    if not ok:
+        return 1
+
+    async def prepare() -> str | None:
+        async with Runtime.open(settings) as rt:
+            await rt.prepare()
+            return rt.problem
+
+    started = time.perf_counter()
+    with err.status("preparing the lab's benchmark harness (built once per lab)..."):
+        problem = anyio.run(prepare)
+    line(problem is None, "harness", problem or f"ready in {time.perf_counter() - started:.1f} s "
+         f"({settings.home / 'target'})")
+    return 0 if ok else 1
+
+
+def verify_baselines(settings: Settings, reference_path: Path) -> int:
+    from ..scaffold import WARMUP_NAME
+    from ..verify import RunCheck, verify
+
+    try:
+        reference = json.loads(reference_path.read_text())
+        runs = reference["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        err.print(f"[red]cannot read {reference_path}: {exc}[/red]")
+        return 2
+
+    async def check() -> list[RunCheck] | str:
+        async with Runtime.open(settings) as rt:
+            with err.status("preparing the lab's benchmark harness (built once per lab)..."):
+                await rt.prepare()
+            if rt.problem:
+                return rt.problem
+            return await verify(reference, rt.lab.binary(WARMUP_NAME), rt.sandbox)
+
+    checks = anyio.run(check)
+    if isinstance(checks, str):
+        err.print(f"[red]{checks}[/red]")
+        return 2
+    out.print(verify_table(checks, len(runs), reference_path))
+    failed = sum(not c.ok for c in checks)
+    out.print(f"{len(checks) - failed} passed, {failed} failed")
+    return 1 if failed or not checks else 0

@@ -1,0 +1,113 @@
+"""The archive, read by a person: history, show, leaderboard, report (HTML), lineage, pairings."""
+
+from __future__ import annotations
+
+import json
+
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.tree import Tree
+
+from ..archive import Archive, ArchiveError, load_report
+from ..render import terminal
+from ..render.html import field_name, write_reports
+from ..settings import Settings
+from .consoles import err, out
+
+
+def history(settings: Settings, *, limit: int) -> int:
+    rows, total = Archive(settings.db_path).history(limit=limit, offset=0)
+    out.print(terminal.history_table(rows, total, settings.db_path))
+    return 0
+
+
+def leaderboard(settings: Settings, *, limit: int, suite: str | None) -> int:
+    rows, total = Archive(settings.db_path).leaderboard(limit=limit, offset=0, suite=suite)
+    out.print(terminal.leaderboard_table(rows, total))
+    return 0
+
+
+def show(settings: Settings, experiment_id: int, *, with_source: bool) -> int:
+    archive = Archive(settings.db_path)
+    row = archive.experiment(experiment_id)
+    if row is None:
+        out.print(f"[red]no experiment {experiment_id}[/red]")
+        return 1
+    chain = " → ".join(f"#{a['id']} {a['name']}" for a in archive.lineage(experiment_id))
+    out.print(Panel(f"[bold]{row['statement']}[/bold]\n\nMechanism: {row['mechanism']}\n\n"
+                    f"Prediction: {row['prediction']}\n\nLineage: {chain}",
+                    title=f"#{row['id']} {row['name']}  [{row['field_a']} × {row['field_b']}]  {row['status']}"))
+    build = archive.last_build(experiment_id)
+    if build is not None:
+        out.print(f"Last build: {'ok' if build['ok'] else 'FAILED'} in {build['seconds']:.2f} s, "
+                  f"{build['errors']} error(s), {build['warnings']} warning(s)")
+        for diagnostic in json.loads(build["diagnostics"])[:5]:
+            out.print(diagnostic["rendered"], markup=False, highlight=False)
+    for run in archive.benchmark_runs(experiment_id):
+        out.print(terminal.report_table(load_report(run["summary"])))
+    verdict = archive.verdict(experiment_id)
+    if verdict is not None:
+        out.print(Panel(f"Notes: {verdict['notes']}\n\nLessons: {verdict['lessons']}",
+                        title=f"verdict: {verdict['verdict']}"))
+    if with_source:
+        out.print(Syntax(row["source"], "rust", line_numbers=True))
+    return 0
+
+
+def report(settings: Settings, experiment_id: int | None, *, every: bool) -> int:
+    """HTML pages in <lab>/reports/: one experiment and its lineage, or every experiment."""
+    archive = Archive(settings.db_path)
+    reports_dir = settings.home / "reports"
+    if every:
+        ids = archive.experiment_ids()
+    else:
+        assert experiment_id is not None
+        try:
+            archive.require_experiment(experiment_id)
+        except ArchiveError as exc:
+            err.print(f"[red]{exc}[/red]")
+            return 1
+        # The page links to its ancestors' and descendants' pages: write those too.
+        ids = [experiment_id] + [i for i in archive.linked_ids(experiment_id) if i != experiment_id]
+    paths = write_reports(archive, reports_dir, ids)
+    for path in paths:
+        print(path)
+    err.print(f"{len(paths)} page(s) and {reports_dir / 'index.html'} written")
+    return 0
+
+
+def lineage(settings: Settings, experiment_id: int) -> int:
+    """A tree from the oldest ancestor down: the chain to this experiment, and everything below it."""
+    archive = Archive(settings.db_path)
+    try:
+        target = archive.experiment_summary(experiment_id)
+    except ArchiveError as exc:
+        err.print(f"[red]{exc}[/red]")
+        return 1
+    chain = archive.lineage(experiment_id)
+    root = archive.experiment_summary(chain[0]["id"])
+    tree = Tree(terminal.node_label(root, this=root["id"] == experiment_id))
+    node = tree
+    for ancestor in chain[1:]:
+        row = archive.experiment_summary(ancestor["id"])
+        node = node.add(terminal.node_label(row, this=row["id"] == experiment_id))
+    nodes = {experiment_id: node}
+    below = archive.descendants(experiment_id)
+    for child in sorted(below, key=lambda r: (r["depth"], r["id"])):
+        parent = nodes.get(child["parent_id"])
+        if parent is not None:
+            nodes[child["id"]] = parent.add(terminal.node_label(archive.experiment_summary(child["id"])))
+    out.print(f"Lineage of #{experiment_id} {target['name']} "
+              f"[{field_name(target['field_a'])} × {field_name(target['field_b'])}]: "
+              f"{len(chain) - 1} ancestor(s), {len(below)} descendant(s)", markup=False, highlight=False)
+    out.print(tree)
+    return 0
+
+
+def pairings(settings: Settings, *, limit: int) -> int:
+    """Every pair of fields proposed so far: how often, how many experiments, best ratio, failures."""
+    rows = Archive(settings.db_path).pairing_rows()
+    out.print(terminal.pairings_table(rows, limit))
+    if len(rows) > limit:
+        out.print(f"... {len(rows) - limit} more (--limit)")
+    return 0

@@ -1,0 +1,9 @@
+"""Everything drawn from the archive, by audience. Every renderer takes the typed report
+(`archive.load_report` -> `bench.BenchmarkReport`), never the archived JSON.
+
+    text       text for the model (the readable half of a tool's reply)
+    terminal   rich tables and trees for the CLI
+    html       self-contained HTML pages (Jinja2 templates in templates/, autoescaped)
+    svg        loss curves as inline SVG
+    env        the Jinja2 environment and its filters
+"""

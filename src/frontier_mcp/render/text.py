@@ -1,0 +1,76 @@
+"""Text for the model: the readable half of a tool's reply (some clients show only this)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..bench import BenchmarkReport, SuiteSummary
+
+
+def ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def compact(report: BenchmarkReport | SuiteSummary) -> dict[str, Any]:
+    """The numbers a model iterates on, without per-baseline tables and curves."""
+    if isinstance(report, SuiteSummary):
+        return report.model_dump()
+    return {"outcome": report.outcome, "wins": report.wins, "ties": report.ties, "losses": report.losses,
+            "geomean_ratio": report.geomean_ratio, "geomean_speedup": report.geomean_speedup,
+            "reached_target": report.reached_target, "time_ratio_vs_adam": report.time_ratio_vs_adam,
+            "rediscovery_of": report.rediscovery_of, "indistinguishable_from": report.indistinguishable_from,
+            "problems": [{"problem": p.problem, "ratio": p.ratio, "p_holm": p.p_holm, "outcome": p.outcome,
+                          "candidate_loss": p.candidate.median_final_loss, "candidate_lr": p.candidate.lr,
+                          "diverged": p.candidate.diverged, "best_baseline": p.best_baseline, "speedup": p.speedup}
+                         for p in report.problems]}
+
+
+def page_text(title: str, total: int, offset: int, count: int) -> str:
+    more = f"; next page: offset={offset + count}" if offset + count < total else ""
+    return f"{title}: {count} of {total} (offset {offset}{more})"
+
+
+def experiment_text(detail: Any, reports: list[tuple[int, str, BenchmarkReport | SuiteSummary]],
+                    include_source: bool) -> str:
+    """An `ExperimentDetail` (tools/experiment.py) and its runs' reports as lines for the model."""
+    chain = " → ".join(f"#{a['id']} {a['name']}" for a in detail.lineage)
+    lines = [f"Experiment #{detail.id} {detail.name} [{detail.field_a} × {detail.field_b}] status={detail.status}",
+             f"Lineage: {chain}", f"Statement: {detail.statement}", f"Mechanism: {detail.mechanism[:600]}",
+             f"Prediction: {detail.prediction}"]
+    build = detail.last_build
+    if build is not None:
+        lines.append(f"Last build: {'ok' if build['ok'] else 'failed'} ({build['errors']} errors, "
+                     f"{build['warnings']} warnings, {build['seconds']:.2f} s)")
+    for run_id, suite, report in reports:
+        if isinstance(report, SuiteSummary):  # a hidden suite: only what its summary chooses to show
+            shown = " ".join(f"{key}={value}" for key, value in report.model_dump().items() if key != "suite")
+            lines.append(f"Benchmark run {run_id} ({suite}, hidden): {shown}")
+            continue
+        lines.append(f"Benchmark run {run_id} ({suite}): outcome={report.outcome} geomean ratio={report.geomean_ratio}")
+        lines += [f"  {p.problem}: ratio {p.ratio:.3g} vs {p.best_baseline}, p_holm {p.p_holm:.3g}, {p.outcome}"
+                  for p in report.problems]
+    if detail.vs_parent:
+        better = sum(r["change"] == "better" for r in detail.vs_parent)
+        lines.append(f"Against parent #{detail.parent_id}: better on {better} of {len(detail.vs_parent)} problems: "
+                     + ", ".join(f"{r['problem']} {r['parent_ratio']:.3g}→{r['ratio']:.3g}"
+                                 for r in detail.vs_parent[:10]))
+    if detail.parent_diff:
+        lines.append("Diff against the parent:\n" + "\n".join(detail.parent_diff.splitlines()[:60]))
+    kin = detail.relatives
+    if kin["count"]:
+        best, worst = kin["best"], kin["worst"]
+        lines.append(f"Family: {kin['count']} relative(s)"
+                     + (f"; best #{best['id']} {best['name']} (ratio {best['best_ratio']:.3g}), worst "
+                        f"#{worst['id']} {worst['name']} (ratio {worst['best_ratio']:.3g})" if best else ""))
+        lines += [f"  lesson of #{r['id']} {r['name']} ({r['verdict']}): {r['lesson']}" for r in kin["lessons"][:5]]
+    for ablation in detail.ablations:
+        lines.append(f"Ablation ({ablation['suite']}) of '{ablation['switch']}': "
+                     + ("mattered (worse without it on " + ", ".join(ablation["worse_without_it"]) + ")"
+                        if ablation["mattered"] else "did not matter"))
+    verdict = detail.verdict
+    if verdict is not None:
+        lines.append(f"Verdict: {verdict['verdict']}. Notes: {verdict['notes'][:500]} "
+                     f"Lessons: {verdict['lessons'][:500]}")
+    if include_source:
+        lines.append("Source:\n" + (detail.source or ""))
+    return "\n".join(lines)
