@@ -1,4 +1,7 @@
-"""Shared fixtures: one warmed-up lab per test session, and a real MCP client over stdio."""
+"""Shared fixtures: one warmed-up lab per test session, and a real MCP client over stdio.
+
+Any test that uses the built lab (`lab_home`, or `client` on top of it) is marked `slow`: it needs
+cargo and a harness build, so `pytest -m "not slow"` leaves it out."""
 
 from __future__ import annotations
 
@@ -18,6 +21,15 @@ EXAMPLE_PATH = ROOT / "rust_scaffold" / "template" / "optimizer.rs"
 
 def example_source() -> str:
     return EXAMPLE_PATH.read_text()
+
+
+SLOW_FIXTURES = {"lab_home", "client"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -38,9 +38,9 @@ def build_archive(path: Path) -> dict[str, Any]:
     diagnostic = {"level": "error", "message": "mismatched types", "file": "optimizer.rs", "line": 2,
                   "column": 1, "rendered": "error[E0308]: mismatched types <b>here</b>\n"}
     sha = archive.require_experiment(parent)["source_sha256"]
-    archive.add_build(parent, ok=False, seconds=0.2, errors=1, warnings=0, diagnostics=[diagnostic],
-                      provenance={"source_sha256": sha})
     archive.add_build(parent, ok=True, seconds=0.3, errors=0, warnings=0, diagnostics=[],
+                      provenance={"source_sha256": sha, "rustc": "rustc 1.0 <x>"})
+    archive.add_build(parent, ok=False, seconds=0.2, errors=1, warnings=0, diagnostics=[diagnostic],
                       provenance={"source_sha256": sha, "rustc": "rustc 1.0 <x>"})
     quick = recorded("quick")
     add_run(archive, parent, quick)

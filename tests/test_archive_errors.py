@@ -140,3 +140,29 @@ def test_the_cli_prints_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "not an SQLite database" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_server_on_an_unusable_archive_answers_every_tool_with_the_reason(tmp_path: Path) -> None:
+    import anyio
+    from mcp import Client
+
+    from frontier_mcp.server import build_server
+    from frontier_mcp.settings import load_settings
+
+    (tmp_path / "state.db").write_bytes(b"not a database at all" * 500)
+    server = build_server(load_settings(home=tmp_path, environ={}, cargo=str(tmp_path / "no-cargo")))
+
+    async def session() -> list[str]:
+        async with Client(server) as client:
+            assert len((await client.list_tools()).tools) == 10
+            texts = []
+            for name, args in (("history", {}), ("leaderboard", {}), ("propose_pairing", {}),
+                               ("experiment", {"experiment_id": 1}), ("compile", {"experiment_id": 1}),
+                               ("job_status", {"job_id": "bench-quick-0", "wait_seconds": 0})):
+                result = await client.call_tool(name, args)
+                assert result.is_error, name
+                texts.append(" ".join(getattr(c, "text", "") for c in result.content))
+            return texts
+
+    for text in anyio.run(session):
+        assert "not an SQLite database" in text and "move it aside" in text, text

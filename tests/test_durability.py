@@ -19,7 +19,7 @@ from frontier_mcp.archive import Archive
 from .conftest import call, compiled, server_params
 from .test_validate import GOOD
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 
 def pid_with_marker(marker: str) -> int:
@@ -145,7 +145,7 @@ def test_read_only_queries_cannot_write(tmp_path: Path, monkeypatch: pytest.Monk
         assert archive.one("SELECT field_a FROM pairings")["field_a"] == "a"  # type: ignore[index]
         assert not (tmp_path / "other.db").exists()
         # A runaway query is interrupted instead of holding the archive.
-        monkeypatch.setattr("frontier_mcp.archive.QUERY_SECONDS", 0.5)
+        monkeypatch.setattr("frontier_mcp.archive.store.QUERY_SECONDS", 0.5)
         started = time.monotonic()
         with pytest.raises(sqlite3.OperationalError, match="interrupted"):
             archive.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c")

@@ -11,7 +11,7 @@ from mcp import Client
 from .conftest import call, call_error, compiled, example_source
 from .test_validate import GOOD
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.e2e]
 
 TOOLS = {"propose_pairing", "write_crate", "compile", "benchmark", "job_status", "record_result", "history",
          "experiment", "leaderboard", "ablate"}

@@ -31,7 +31,7 @@ from frontier_mcp.validate import normalized_hash
 from .conftest import call, call_error, compiled, example_source, server_params
 from .test_validate import GOOD
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.hostile]
 
 QUICK_CANDIDATE_TRIALS = 3 * (9 * 2 + 8)
 SECRET = "SECRET-" + uuid.uuid4().hex

@@ -18,7 +18,7 @@ from frontier_mcp.bench import SUITES
 
 from .conftest import call, call_error, compiled
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 RETYPED_ADAM = """\
 use frontier_core::{Optimizer, StepContext, Tensor};

@@ -26,6 +26,8 @@ from frontier_mcp.archive import Archive
 from .conftest import call, example_source, server_params
 from .test_validate import GOOD
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
 INJECTED = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
 CHROMIUM = next((found for name in ("chromium", "chromium-browser", "google-chrome")
                  if (found := shutil.which(name))), None)
@@ -131,10 +133,10 @@ def test_report_writes_escaped_self_contained_pages(archive_built: dict[str, Any
 
     parent_page = (home / "reports" / f"experiment-{parent}.html").read_text()
     assert f'href="experiment-{child}.html"' in parent_page
-    assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in parent_page
+    assert "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;" in parent_page
     assert "<script" not in parent_page and "<img" not in parent_page and "<b>is</b>" not in parent_page
     assert "plain SGD &lt;b&gt;is&lt;/b&gt; SGD" in parent_page
-    assert "a &amp; b &lt; c &gt; d &quot;quoted&quot;" in parent_page
+    assert "a &amp; b &lt; c &gt; d &#34;quoted&#34;" in parent_page
     # the source, escaped, with a number per line
     assert parent_page.count('<td class="n">') == GOOD.count("\n")
 
