@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import NoReturn, cast
 
 import anyio
 
@@ -92,12 +92,6 @@ class Runtime:
 
     def prepare_in_background(self) -> None:
         self.jobs.group.start_soon(self.prepare)
-
-    @property
-    def unusable_archive(self) -> str | None:
-        """The archive's problem if it could not be opened (the server still runs to say so)."""
-        stand_in: Any = self.archive
-        return str(stand_in.problem) if isinstance(stand_in, UnusableArchive) else None
 
     async def prepare(self) -> None:
         """Install the scaffold and prebuild the harness once per lab; record any problem found."""

@@ -23,9 +23,6 @@ class Queries:
 
     # -- pairings ---------------------------------------------------------------------------
 
-    def pairing(self, pairing_id: int) -> dict[str, Any] | None:
-        return self.one("SELECT * FROM pairings WHERE id = ?", (pairing_id,))
-
     def pair_usage(self) -> dict[str, dict[str, int]]:
         """Per unordered pair: how often proposed, used by an experiment, and lost."""
         rows = self.query(
