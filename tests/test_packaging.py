@@ -21,6 +21,7 @@ def test_wheel_holds_scaffold_and_prompts_but_no_target(tmp_path: Path) -> None:
     assert "frontier_mcp/rust_scaffold/crates/core/src/lib.rs" in names
     assert "frontier_mcp/rust_scaffold/template/optimizer.rs" in names
     assert "frontier_mcp/data/fields.toml" in names
+    assert "frontier_mcp/render/templates/experiment.html.j2" in names  # the HTML reports' templates
     for prompt in ("research_brief", "translate", "iterate"):
         assert f"frontier_mcp/prompts/{prompt}.md" in names
     assert not [n for n in names if "/target/" in n], "build output leaked into the wheel"
