@@ -203,7 +203,7 @@ async def test_50_gib_allocation_fails_inside_the_sandbox(hostile: Client, lab_h
     status, errors = await run_attack(hostile, lab_home, "hostile_alloc", attack)
     all_candidate_runs_failed(status)
     assert not any("LEAKED" in e for e in errors)
-    assert all("the harness process died" in e for e in errors), errors[:3]
+    assert all("the candidate process ended in the middle of its run" in e for e in errors), errors[:3]
 
 
 async def test_10_gib_file_is_cut_by_the_tmpfs_and_lands_nowhere_on_the_host(hostile: Client,
@@ -231,10 +231,11 @@ fn attack() {
     status, errors = await run_attack(hostile, lab_home, "hostile_bigfile", attack)
     all_candidate_runs_failed(status)
     assert all(e.startswith("panic: BLOCKED") for e in errors), errors[:3]
-    assert "/tmp/big: No space left on device" in errors[0] or "File too large" in errors[0], errors[0]
+    # A benchmark run has no writable directory at all (nothing a run writes could reach the next).
+    assert "/tmp/big: No such file or directory" in errors[0], errors[0]
     assert "/usr/big: Read-only file system" in errors[0], errors[0]
     written = [int(part.split(" after ")[1].split(" MiB")[0]) for part in errors[0].split("; ") if " after " in part]
-    assert max(written) <= 48, errors[0]
+    assert max(written) == 0, errors[0]
     free_after = os.statvfs(lab_home).f_bavail * os.statvfs(lab_home).f_frsize
     assert free_before - free_after < 200 << 20
 
@@ -312,7 +313,8 @@ fn attack() {
     status, errors = await run_attack(hostile, lab_home, "hostile_stdout", attack)
     all_candidate_runs_failed(status)
     assert not any("LEAKED" in e for e in errors)
-    assert any("stdout exceeded 262144 bytes" in e for e in errors), errors[:3]
+    # Its stdout is the pipe to the harness, which reads frames: the first stray byte ends the run.
+    assert all("broke the run protocol" in e for e in errors), errors[:3]
 
 
 # -- runtime attacks: the network, the host's files, its processes ---------------------------------
@@ -575,14 +577,28 @@ async def test_path_and_include_of_host_files_are_refused_and_never_echoed(hosti
     assert snapshot(lab_home)["integrity"] == "ok"
 
 
-async def _compile_fails(client: Client, home: Path, name: str, source: str) -> dict[str, Any]:
+async def _compile_fails(client: Client, home: Path, name: str, source: str, *, refused: str | None = None
+                         ) -> dict[str, Any]:
+    """Compile an attack on the compiler; `refused`: the source checks refuse it with this message, so
+    it is written past them, straight into the archive."""
     pairing = await call(client, "propose_pairing", {"allow_repeat": True})
-    written = await call(client, "write_crate", {
-        "pairing_id": pairing["pairing_id"], "name": name, "source": source,
-        "statement": "The compiler is attacked.", "mechanism": "Unbounded compile-time work.",
-        "prediction": "The build fails in bounded time."})
+    args = {"pairing_id": pairing["pairing_id"], "name": name, "source": source,
+            "statement": "The compiler is attacked.", "mechanism": "Unbounded compile-time work.",
+            "prediction": "The build fails in bounded time."}
+    if refused is None:
+        exp_id = (await call(client, "write_crate", args))["experiment_id"]
+    else:
+        assert refused in await call_error(client, "write_crate", args)
+        archive = Archive(home / "state.db")
+        try:
+            exp_id, _ = archive.add_experiment(
+                name=name, pairing_id=pairing["pairing_id"], parent_id=None, source=source,
+                normalized_sha256=normalized_hash(source), statement="A compiler attack from the test suite.",
+                mechanism="Unbounded compile-time work.", prediction="The build fails in bounded time.")
+        finally:
+            archive.close()
     with anyio.fail_after(60):
-        built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
+        built = await call(client, "compile", {"experiment_id": exp_id})
     assert not built["ok"], built
     await call(client, "history", {"limit": 1})
     assert snapshot(home)["integrity"] == "ok"
@@ -610,11 +626,11 @@ async def test_macro_expansion_bomb_fails_cleanly(hostile: Client, lab_home: Pat
     # Deep recursion hits rustc's recursion limit; a wide, shallow bomb (2^32 expansions at depth 32)
     # hits the sandbox's memory or time limit instead.
     deep = GOOD + "macro_rules! deep { () => { deep!(); deep!(); }; }\ndeep!();\n"
-    built = await _compile_fails(hostile, lab_home, "hostile_macro_deep", deep)
+    built = await _compile_fails(hostile, lab_home, "hostile_macro_deep", deep, refused="defining macros")
     assert "recursion limit" in built["diagnostics"][0]["message"]
     wide = GOOD + "".join(f"macro_rules! m{i} {{ () => {{ m{i + 1}!(); m{i + 1}!(); }}; }}\n" for i in range(32))
     wide += "macro_rules! m32 { () => { const _: u8 = 0; }; }\nm0!();\n"
-    built = await _compile_fails(hostile, lab_home, "hostile_macro_wide", wide)
+    built = await _compile_fails(hostile, lab_home, "hostile_macro_wide", wide, refused="defining macros")
     assert built["note"] and built["note"].startswith("the build was stopped"), built
     assert len(built["note"]) < 400 and "0x" not in built["note"], built["note"]
 
@@ -651,5 +667,5 @@ async def test_forged_result_lines_void_the_runs_instead_of_winning(hostile: Cli
               "let _ = s::io::stdout().flush(); }\n")
     status, errors = await run_attack(hostile, lab_home, "hostile_forger", attack)
     all_candidate_runs_failed(status)
-    assert all("tampered" in e for e in errors), errors[:3]
+    assert all("broke the run protocol" in e for e in errors), errors[:3]
     assert status["report"]["outcome"] in ("loss", "mixed") and status["report"]["wins"] == 0

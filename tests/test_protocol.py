@@ -159,23 +159,22 @@ async def test_sgd_with_injected_noise_loses_significantly_on_most_problems(clie
     assert "standard" in refused
 
 
-async def test_a_candidate_tuned_to_the_visible_suites_is_not_recorded_as_a_win(client: Client) -> None:
+async def test_a_candidate_that_jumps_to_documented_optima_gains_nothing(client: Client) -> None:
+    # The memorizer recognises problems by their shapes and jumps to where the canonical optimum
+    # is (the origin for Rastrigin, Ackley and the quadratics). Every problem now runs on an
+    # instance drawn from the lab's secret, so that point is nowhere special: it loses there.
     exp_id, status = await benchmarked(client, "suite_memorizer", OVERFIT, "standard")
     report = status["report"]
-    assert report["outcome"] == "win", [(p["problem"], p["ratio"], p["p_holm"], p["outcome"])
-                                        for p in report["problems"]]
-    holdout = status["holdout"]
-    assert holdout is not None and holdout["losses"] > 0, holdout
-    assert "problems" in holdout and isinstance(holdout["problems"], int)  # the names stay hidden
+    outcomes = {p["problem"]: p["outcome"] for p in report["problems"]}
+    assert report["outcome"] != "win", outcomes
+    for problem in ("rastrigin-10", "ackley-10", "quadratic-ill-50", "quadratic-ill-50-k1e5"):
+        assert outcomes[problem] == "loss", (problem, outcomes)
+    assert status["holdout"] is None  # no standard win, so the holdout is not consulted
     refused = await call_error(client, "record_result", {"experiment_id": exp_id, "verdict": "win"})
-    assert "holdout" in refused
-    detail = await call(client, "experiment", {"experiment_id": exp_id})
-    hidden = next(b for b in detail["benchmarks"] if b["suite"] == "holdout")
-    assert isinstance(hidden["report"]["problems"], int)
-    assert "rosenbrock-30" not in str(detail)
-    recorded = await call(client, "record_result", {"experiment_id": exp_id, "verdict": "mixed",
-                                                    "lessons": "memorising the suite does not generalise"})
-    assert recorded["verdict"] == "mixed"
+    assert "standard" in refused
+    recorded = await call(client, "record_result", {"experiment_id": exp_id, "verdict": "loss",
+                                                    "lessons": "the documented optima are not the optima"})
+    assert recorded["verdict"] == "loss"
 
 
 async def test_the_same_benchmark_twice_gives_identical_numbers(client: Client) -> None:

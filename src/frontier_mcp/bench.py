@@ -140,15 +140,17 @@ class ProblemResult(BaseModel):
 
 
 class SuiteSummary(BaseModel):
-    """What the model may see of a hidden suite: the verdict, not the problems."""
+    """What the model may see of a hidden suite: one bit, whether its gate passed. Not the problems,
+    not per-problem or aggregate wins and losses: each of those would let a candidate be fitted to it."""
 
     suite: str
-    outcome: str
-    wins: int
-    ties: int
-    losses: int
-    geomean_ratio: float | None
+    passed: bool = Field(description="no significant loss and a geometric-mean loss ratio below 1")
     problems: int
+
+
+def holdout_passed(losses: int, geomean_ratio: float | None) -> bool:
+    """The holdout gate: no significant loss, and better than the best baseline on geometric mean."""
+    return losses == 0 and geomean_ratio is not None and geomean_ratio < 1.0
 
 
 class BenchmarkReport(BaseModel):
@@ -181,8 +183,8 @@ class BenchmarkReport(BaseModel):
     provenance: dict[str, Any]
 
     def summary(self) -> SuiteSummary:
-        return SuiteSummary(suite=self.suite, outcome=self.outcome, wins=self.wins, ties=self.ties,
-                            losses=self.losses, geomean_ratio=self.geomean_ratio, problems=len(self.problems))
+        return SuiteSummary(suite=self.suite, passed=holdout_passed(self.losses, self.geomean_ratio),
+                            problems=len(self.problems))
 
 
 Progress = Callable[[int, int, str], None]
@@ -370,8 +372,8 @@ class Harness:
             return await self.executor(self, stdin, on_line)
         argv, mounts = self.command()
         return await self.sandbox.run(
-            argv, mounts=mounts, env={"PATH": "/usr/bin:/bin"},
-            cwd=Path("/tmp"), timeout=self.limits.run_seconds, stdin=stdin, on_stdout_line=on_line)
+            argv, mounts=mounts, env={"PATH": "/usr/bin:/bin"}, cwd=Path("/"), timeout=self.limits.run_seconds,
+            stdin=stdin, on_stdout_line=on_line, scratch=False)
 
 
 def choose_lrs(suite: Suite, tune: list[dict[str, Any]], results: dict[int, dict[str, Any]]

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .sandbox import Mount, RunResult, Sandbox
+from .sandbox import Mount, Sandbox
 from .scaffold import Lab
 
 MODEL_FILE = "optimizer.rs"

@@ -84,8 +84,11 @@ class Sandbox:
         return self.bwrap or shutil.which("bwrap")
 
     def wrap(self, argv: Sequence[str], *, mounts: Sequence[Mount], env: dict[str, str], cwd: Path,
-             cpu_seconds: int | None = None, info_fd: int | None = None) -> list[str]:
-        """The argv that runs `argv` inside the sandbox (or bare, with rlimits, if disabled)."""
+             cpu_seconds: int | None = None, info_fd: int | None = None, scratch: bool = True) -> list[str]:
+        """The argv that runs `argv` inside the sandbox (or bare, with rlimits, if disabled).
+
+        `scratch=False` leaves the sandbox without a single writable directory (no /tmp, /dev
+        read-only): what benchmark runs get, so that no run can leave anything for the next one."""
         limits = self.limits
         prlimit = [
             "prlimit",
@@ -108,9 +111,10 @@ class Sandbox:
         for path in _ETC_READ_ONLY:
             if os.path.exists(path):
                 cmd += ["--ro-bind", path, path]
-        cmd += ["--proc", "/proc", "--dev", "/dev",
-                "--size", str(limits.tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp",
-                "--unshare-all", "--unshare-user", "--disable-userns",
+        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        if scratch:
+            cmd += ["--size", str(limits.tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        cmd += ["--unshare-all", "--unshare-user", "--disable-userns",
                 "--uid", str(_SANDBOX_UID), "--gid", str(_SANDBOX_UID),
                 "--die-with-parent", "--new-session", "--clearenv"]
         if info_fd is not None:
@@ -119,8 +123,9 @@ class Sandbox:
             cmd += ["--ro-bind", str(extra), str(extra)]
         for mount in mounts:
             cmd += ["--bind" if mount.writable else "--ro-bind", str(mount.path), str(mount.path)]
-        # bwrap's root is a tmpfs without a size cap: read-only, so only the capped /tmp takes files.
-        cmd += ["--remount-ro", "/"]
+        # bwrap's root and /dev are tmpfs without a size cap: read-only, so only the capped /tmp
+        # (if any) takes files.
+        cmd += ["--remount-ro", "/", "--remount-ro", "/dev"]
         for key, value in env.items():
             cmd += ["--setenv", key, value]
         cmd += ["--chdir", str(cwd), "--", *prlimit, *argv]
@@ -129,13 +134,13 @@ class Sandbox:
     async def run(self, argv: Sequence[str], *, mounts: Sequence[Mount], env: dict[str, str], cwd: Path,
                   timeout: float, stdin: bytes | None = None, output_limit: int | None = None,
                   on_stdout_line: Callable[[bytes], Awaitable[None] | None] | None = None,
-                  cpu_seconds: int | None = None) -> RunResult:
+                  cpu_seconds: int | None = None, scratch: bool = True) -> RunResult:
         """Run to completion, timeout, output overflow or cancellation; never leaves a process behind."""
         info_read, info_write = os.pipe() if self.enabled else (-1, -1)
         cgroup = PidsCgroup.create(self.limits.processes)
         try:
             command = self.wrap(argv, mounts=mounts, env=env, cwd=cwd, cpu_seconds=cpu_seconds,
-                                info_fd=info_write if self.enabled else None)
+                                info_fd=info_write if self.enabled else None, scratch=scratch)
             if cgroup is not None:
                 # Join the cgroup before exec'ing bwrap, so not one fork escapes the count.
                 command = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup.path),

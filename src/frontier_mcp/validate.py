@@ -14,10 +14,6 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 _NAME_RE = re.compile(NAME_PATTERN)
 
 
-class SourceRejected(ValueError):
-    """The source breaks a rule; the message lists every problem found."""
-
-
 @dataclass(frozen=True)
 class Finding:
     line: int
@@ -72,7 +68,7 @@ def strip_comments_and_strings(source: str, *, keep_strings: bool = False) -> st
                     j += 1
             out.append(blank(source[i:j]))
             i = j
-        elif ch == "r" and re.match(r'r#*"', source[i:i + 260]) and (i == 0 or not _ident(source[i - 1])):
+        elif ch == "r" and re.match(r'r#*"', source[i:i + 260]) and _literal_prefix_starts(source, i):
             hashes = len(re.match(r"r(#*)", source[i:]).group(1))  # type: ignore[union-attr]
             terminator = '"' + "#" * hashes
             start = i + 2 + hashes
@@ -106,6 +102,13 @@ def _ident(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+def _literal_prefix_starts(source: str, i: int) -> bool:
+    """Whether the `r` at `i` opens a raw string: `r"`, or the `r` of `br"` / `cr"` (byte and C strings)."""
+    if i == 0 or not _ident(source[i - 1]):
+        return True
+    return source[i - 1] in "bc" and (i == 1 or not _ident(source[i - 2]))
+
+
 # (pattern on code with comments and strings blanked, what to tell the model)
 _FORBIDDEN: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bunsafe\b"), "`unsafe` is forbidden; write safe Rust (index slices, use iterators)"),
@@ -115,8 +118,11 @@ _FORBIDDEN: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(option_)?env\s*!"), "`env!`/`option_env!` are forbidden; the optimizer must not read "
      "the environment"),
     (re.compile(r"\bextern\s+crate\b"), "`extern crate` is forbidden; only std and frontier_core are available"),
-    (re.compile(r"\bextern\s*\"|#\s*\[\s*(link|no_mangle|export_name|link_section)\b"),
+    (re.compile(r"\bextern\s*(\"|\{)|#\s*\[\s*(link|no_mangle|export_name|link_section)\b"),
      "FFI and linker attributes are forbidden"),
+    (re.compile(r"\bcfg_attr\b"), "`cfg_attr` is not allowed: write attributes directly"),
+    (re.compile(r"\bmacro_rules\s*!|^\s*(pub\s+)?macro\s+\w", re.MULTILINE),
+     "defining macros is not allowed (a macro can assemble paths the checks cannot see); write functions"),
     (re.compile(r"\b(global_)?asm\s*!"), "inline assembly is forbidden"),
     (re.compile(r"\b(std|core|alloc)\s+as\b|\b(std|core|alloc)\s*::\s*\$"),
      "renaming `std` (or reaching it through a macro variable) is not allowed: write `std::...` paths"),

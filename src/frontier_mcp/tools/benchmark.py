@@ -9,6 +9,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from .. import holdout
 from ..bench import (
     SUITES,
     TRIAL_COLUMNS,
@@ -35,7 +36,9 @@ class BenchmarkStatus(BaseModel):
     benchmark_run_id: int | None = Field(None, description="archive id of the finished run")
     report: BenchmarkReport | None = Field(None, description="present when status is done")
     holdout: SuiteSummary | None = Field(
-        None, description="after a win on 'standard': the verdict of the hidden holdout suite (problems not shown)")
+        None, description="after a win on 'standard': whether the hidden holdout gate passed (nothing else is shown)")
+    holdout_budget: str | None = Field(
+        None, description="after a win on 'standard': how many holdout consultations are left, or why none ran")
     error: str | None = None
     ablation: dict[str, Any] | None = Field(
         None, description="for an ablation job: per switched-off mechanism, whether it mattered and per-problem "
@@ -64,10 +67,17 @@ async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name:
         return report, run_id
 
     report, run_id = await run_suite(suite_name)
-    result: dict = {"benchmark_run_id": run_id, "report": report, "holdout": None}
+    result: dict = {"benchmark_run_id": run_id, "report": report, "holdout": None, "holdout_budget": None}
     if suite_name == WIN_SUITE and report.outcome == "win":
-        holdout, _ = await run_suite("holdout")
-        result["holdout"] = holdout.summary()
+        allowance = holdout.budget(rt.archive, experiment["id"])
+        if allowance.available:
+            hidden, _ = await run_suite("holdout")
+            result["holdout"] = hidden.summary()
+            allowance = holdout.budget(rt.archive, experiment["id"])
+            result["holdout_budget"] = allowance.describe()
+        else:
+            result["holdout_budget"] = ("the holdout was not consulted: its budget is spent (" + allowance.describe()
+                                        + "); the win cannot be confirmed before the window frees up")
     return result
 
 
@@ -94,6 +104,7 @@ def describe(job: Job) -> CallToolResult:
         job_id=job.id, experiment_id=job.experiment_id, status=job.status, done=job.done, total=job.total,
         message=job.message, elapsed_seconds=round(job.elapsed, 2),
         benchmark_run_id=result.get("benchmark_run_id"), report=report, holdout=result.get("holdout"),
+        holdout_budget=result.get("holdout_budget"),
         error=job.error, ablation=result.get("ablation"), next_step=next_step)
     if status.ablation is not None:
         lines = [f"Ablation {job.id} on '{status.ablation['suite']}' done: each declared mechanism switched off "
@@ -108,9 +119,10 @@ def describe(job: Job) -> CallToolResult:
         text = (f"Benchmark {job.id} done in {report.seconds:.1f} s ({report.trials} harness runs, baseline "
                 f"cache {report.baseline_cache}).\n{render_table(report)}")
         if status.holdout is not None:
-            h = status.holdout
-            text += (f"\nHoldout suite (hidden problems): {h.outcome} ({h.wins} wins, {h.ties} ties, {h.losses} losses "
-                     f"on {h.problems} problems; geomean ratio {h.geomean_ratio if h.geomean_ratio is None else f'{h.geomean_ratio:.3g}'})")
+            text += (f"\nHidden holdout gate ({status.holdout.problems} problems not shown): "
+                     f"{'PASSED' if status.holdout.passed else 'NOT PASSED'}.")
+        if status.holdout_budget:
+            text += f"\nHoldout: {status.holdout_budget}."
         text += f"\nNext: {next_step}."
     elif job.status == "running":
         text = (f"Benchmark {job.id} is running: {job.done}/{job.total} harness runs after "
@@ -133,7 +145,7 @@ def register(server: MCPServer) -> None:
             description="How long to wait for the result before returning a job id (default: the server's "
                         "setting, under a minute).", ge=0, le=600)] = None,
     ) -> Annotated[CallToolResult, BenchmarkStatus]:
-        """Run the benchmark protocol on a compiled experiment (after a win on 'standard', a hidden holdout suite runs too): every optimizer (the candidate and the baselines SGD, momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad, Lion) gets its learning rate tuned on the same log-spaced grid on tuning seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best baseline's, their ratio, a paired Wilcoxon p-value (Holm-corrected), loss curves and time per step. Long runs return a job id; poll it with job_status."""
+        """Run the benchmark protocol on a compiled experiment (after a win on 'standard', a hidden holdout suite runs too, a limited number of times per lineage and day, and tells only whether its gate passed): every optimizer (the candidate and the baselines SGD, momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad, Lion) gets its learning rate tuned on the same log-spaced grid on tuning seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best baseline's, their ratio, a paired Wilcoxon p-value (Holm-corrected), loss curves and time per step. Long runs return a job id; poll it with job_status."""
         rt = runtime(ctx)
         experiment = require_built(rt, experiment_id)
         if rt.archive.verdict(experiment_id) is not None:

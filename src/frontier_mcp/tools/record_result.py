@@ -11,7 +11,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..archive import ArchiveError
-from ..bench import SUITES
+from ..bench import SUITES, holdout_passed
 from ._common import fail, hints, reply, runtime
 
 Verdict = Literal["win", "loss", "tie", "mixed", "inconclusive", "broken"]
@@ -38,11 +38,16 @@ def evidence_of(rt: Any, experiment_id: int) -> tuple[dict[str, Any], int | None
     }
     for run in runs:
         summary = json.loads(run["summary"])
+        if SUITES[run["suite"]].hidden:
+            # One bit: the model must not learn the hidden suite's numbers from the evidence either.
+            evidence["benchmarks"].append({
+                "benchmark_run_id": run["id"], "job_id": run["job_id"], "suite": run["suite"],
+                "passed": holdout_passed(run["losses"], run["geomean_ratio"])})
+            continue
         item = {"benchmark_run_id": run["id"], "job_id": run["job_id"], "suite": run["suite"],
                 "outcome": run["outcome"], "geomean_ratio": run["geomean_ratio"], "wins": run["wins"],
                 "ties": run["ties"], "losses": run["losses"], "rediscovery_of": summary.get("rediscovery_of")}
-        if not SUITES[run["suite"]].hidden:
-            item["per_problem"] = {p["problem"]: {"ratio": p["ratio"], "p_holm": p["p_holm"],
+        item["per_problem"] = {p["problem"]: {"ratio": p["ratio"], "p_holm": p["p_holm"],
                                                   "outcome": p["outcome"], "best_baseline": p["best_baseline"]}
                                    for p in summary.get("problems", [])}
         evidence["benchmarks"].append(item)
@@ -77,13 +82,13 @@ def refusal(verdict: str, evidence: dict[str, Any], job_running: Callable[[str |
             if job_running(last["job_id"]):
                 return (f"the hidden holdout suite is still running after the '{WIN_SUITE}' win; wait with "
                         f"job_status(job_id='{last['job_id']}') and record the verdict when it is done.")
-            return (f"the holdout suite did not finish after the '{WIN_SUITE}' win (run {last['benchmark_run_id']}: "
-                    f"cancelled or interrupted); run benchmark(suite='{WIN_SUITE}') again.")
-        if holdout["losses"] or (holdout["geomean_ratio"] or 1.0) >= 1.0:
-            return (f"the win on '{WIN_SUITE}' does not carry over to the hidden holdout suite (other dimensions, "
-                    f"rotations, datasets and seeds): {holdout['wins']} wins, {holdout['ties']} ties, "
-                    f"{holdout['losses']} losses, geomean loss ratio {holdout['geomean_ratio'] or float('nan'):.3g}. The "
-                    "candidate looks tuned to the suites it was shown; record 'mixed' or 'loss', or evolve it.")
+            return (f"the hidden holdout gate was not consulted after the '{WIN_SUITE}' win (run "
+                    f"{last['benchmark_run_id']}: cancelled, interrupted, or its daily budget was spent); run "
+                    f"benchmark(suite='{WIN_SUITE}') again later.")
+        if not holdout["passed"]:
+            return (f"the win on '{WIN_SUITE}' did not pass the hidden holdout gate (other functions, dimensions, "
+                    "datasets and instances). The candidate looks tuned to the suites it was shown; record "
+                    "'mixed' or 'loss', or evolve it.")
     return None
 
 
@@ -120,7 +125,9 @@ def register(server: MCPServer) -> None:
                           evidence=evidence,
                           next_step="call propose_pairing for a new idea, or write a child experiment "
                                     f"with parent_id={experiment_id}")
-        measured = ", ".join(f"{b['suite']}: {b['outcome']} (geomean ratio {b['geomean_ratio']:.3g})"
-                             for b in evidence["benchmarks"] if b["geomean_ratio"] is not None) or "no benchmark"
+        measured = ", ".join(
+            f"{b['suite']}: gate {'passed' if b['passed'] else 'not passed'}" if "passed" in b else
+            f"{b['suite']}: {b['outcome']} (geomean ratio {b['geomean_ratio']:.3g})"
+            for b in evidence["benchmarks"] if "passed" in b or b["geomean_ratio"] is not None) or "no benchmark"
         return reply(result, f"Recorded '{verdict}' for experiment {experiment_id}. Measured: {measured}. "
                              f"Next: {result.next_step}.")

@@ -6,7 +6,12 @@ use std::os::raw::{c_int, c_ulong};
 extern "C" {
     fn prctl(option: c_int, ...) -> c_int;
     fn kill(pid: c_int, sig: c_int) -> c_int;
+    fn shmctl(id: c_int, cmd: c_int, buf: *mut u8) -> c_int;
+    fn msgctl(id: c_int, cmd: c_int, buf: *mut u8) -> c_int;
+    fn semctl(id: c_int, num: c_int, cmd: c_int, ...) -> c_int;
 }
+
+const IPC_RMID: c_int = 0;
 
 const PR_SET_DUMPABLE: c_int = 4;
 const SIGKILL: c_int = 9;
@@ -42,4 +47,25 @@ pub fn kill_all_others() -> usize {
         }
     }
     killed
+}
+
+/// Removes every System V shared memory segment, message queue and semaphore set of this IPC
+/// namespace (the sandbox's own): they outlive processes, so a run could leave one for the next.
+pub fn remove_ipc_objects() -> usize {
+    let mut removed = 0;
+    for (table, column) in [("shm", 1), ("msg", 1), ("sem", 1)] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/sysvipc/{table}")) else { continue };
+        for id in text.lines().skip(1).filter_map(|l| l.split_whitespace().nth(column)?.parse::<c_int>().ok()) {
+            // SAFETY: IPC_RMID with a null buffer reads and writes no memory of ours.
+            let done = unsafe {
+                match table {
+                    "shm" => shmctl(id, IPC_RMID, std::ptr::null_mut()),
+                    "msg" => msgctl(id, IPC_RMID, std::ptr::null_mut()),
+                    _ => semctl(id, 0, IPC_RMID),
+                }
+            };
+            removed += usize::from(done == 0);
+        }
+    }
+    removed
 }

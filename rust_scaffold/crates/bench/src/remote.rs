@@ -244,6 +244,7 @@ impl Drop for RemoteCandidate {
         drop(self.done.take());
         if self.config.sweep {
             os::kill_all_others();
+            os::remove_ipc_objects();
         }
     }
 }

@@ -152,7 +152,7 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         Ok(o) => o,
         Err(c) => {
             res.diverged = true;
-            res.error = Some(format!("panic: {}", c.message));
+            res.error = Some(c.describe());
             res.error_location = c.location;
             res.final_loss = None;
             res.best_loss = Some(best);
@@ -161,7 +161,7 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         }
     };
 
-    let declared = guarded(|| (opt.knobs(), opt.switches())).map_err(|c| format!("panic: {}", c.message));
+    let declared = guarded(|| (opt.knobs(), opt.switches())).map_err(|c| c.describe());
     let knobs = match declared.and_then(|(knobs, switches)| {
         crate::check_switches(&switches, &spec.switched_off).map_err(|e| format!("switches: {e}"))?;
         crate::resolve_knobs(&knobs, &spec.knobs).map_err(|e| format!("knobs: {e}"))
@@ -218,7 +218,7 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         res.oracle_ns += c.oracle_ns;
         if let Err(c) = r {
             res.diverged = true;
-            res.error = Some(format!("panic: {}", c.message));
+            res.error = Some(c.describe());
             res.error_location = c.location;
             break;
         }

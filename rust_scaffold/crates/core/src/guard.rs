@@ -34,6 +34,19 @@ pub fn install_hook() {
 pub struct Caught {
     pub message: String,
     pub location: Option<String>,
+    /// A failure reported on another process's behalf ([`Reported`]), not a panic of this one.
+    pub reported: bool,
+}
+
+impl Caught {
+    /// The run's error text: `panic: <message>` for a panic here, a reported failure as it came.
+    pub fn describe(&self) -> String {
+        if self.reported {
+            self.message.clone()
+        } else {
+            format!("panic: {}", self.message)
+        }
+    }
 }
 
 /// A panic payload that carries its own location: a failure the harness reports on behalf of
@@ -53,7 +66,7 @@ pub fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
     r.map_err(|payload| {
         let location = LOCATION.with(|s| s.borrow_mut().take());
         if let Some(r) = payload.downcast_ref::<Reported>() {
-            return Caught { message: r.message.clone(), location: r.location.clone() };
+            return Caught { message: r.message.clone(), location: r.location.clone(), reported: true };
         }
         let message = if let Some(s) = payload.downcast_ref::<&str>() {
             s.to_string()
@@ -62,6 +75,6 @@ pub fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
         } else {
             "non-string panic payload".to_string()
         };
-        Caught { message, location }
+        Caught { message, location, reported: false }
     })
 }
