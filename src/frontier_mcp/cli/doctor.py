@@ -61,7 +61,6 @@ def doctor(settings: Settings) -> int:
 
 
 def verify_baselines(settings: Settings, reference_path: Path) -> int:
-    from ..scaffold import WARMUP_NAME
     from ..verify import RunCheck, verify
 
     try:
@@ -75,9 +74,10 @@ def verify_baselines(settings: Settings, reference_path: Path) -> int:
         async with Runtime.open(settings) as rt:
             with err.status("preparing the lab's benchmark harness (built once per lab)..."):
                 await rt.prepare()
-            if rt.problem:
-                return rt.problem
-            return await verify(reference, rt.lab.binary(WARMUP_NAME), rt.sandbox)
+            harness = rt.lab.harness()  # the lab's trusted harness (frontier-bench) replays the baselines
+            if rt.problem or harness is None:
+                return rt.problem or "the lab's harness is not installed; run `frontier-mcp doctor`"
+            return await verify(reference, harness, rt.sandbox)
 
     checks = anyio.run(check)
     if isinstance(checks, str):
