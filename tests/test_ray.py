@@ -13,6 +13,7 @@ import pytest
 from frontier_mcp import bench
 from frontier_mcp.ray_runner import RayExecutor, executor_for
 from frontier_mcp.sandbox import Sandbox
+from frontier_mcp.scaffold import WARMUP_NAME, Lab
 from frontier_mcp.settings import Limits, load_settings
 
 ray = pytest.importorskip("ray", reason="the Ray runner needs the extra: pip install -e '.[ray]'")
@@ -33,8 +34,11 @@ def local_ray() -> Iterator[None]:
 
 def harness(home: Path, executor: RayExecutor | None) -> bench.Harness:
     limits = Limits()
-    return bench.Harness(binary=home / "target" / "release" / "cand_example", sandbox=Sandbox(limits=limits),
-                         limits=limits, workers=2, executor=executor)
+    lab = Lab(home)
+    trusted = lab.harness()
+    assert trusted is not None, "the session lab has no installed harness"
+    return bench.Harness(binary=trusted, candidate=lab.binary(WARMUP_NAME), secret=lab.secret(),
+                         sandbox=Sandbox(limits=limits), limits=limits, workers=2, executor=executor)
 
 
 def untimed(value: Any) -> Any:
