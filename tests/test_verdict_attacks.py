@@ -82,10 +82,11 @@ pub fn build() -> impl Optimizer + 'static {
     let mem = s::fs::File::open(format!("/proc/{parent}/mem")).map(|_| ()).map_err(|e| e.to_string());
     let mut out = s::io::stdout().lock();
     for id in 0..2000 {
-        let _ = writeln!(out, "{{\\"id\\":{id},\\"optimizer\\":\\"candidate\\",\\"final_loss\\":0.0,\\"diverged\\":false}}");
+        let _ = writeln!(out, "{{\\"id\\":{id},\\"optimizer\\":\\"candidate\\",\\"final_loss\\":0.0}}");
     }
     let _ = out.flush();
-    panic!("FORGER plan={plan:?} mem={mem:?}");
+    if parent > 0 { panic!("FORGER plan={plan:?} mem={mem:?}"); }
+    Forger
 }
 impl Optimizer for Forger {
     fn step(&mut self, _params: &mut [Tensor], _grads: &[Tensor], _ctx: &StepContext) {}
@@ -131,7 +132,7 @@ async def refuses_a_win(client: Client, exp_id: int) -> None:
 
 
 async def test_nothing_a_run_keeps_reaches_the_next_run(hostile: Client, lab_home: Path) -> None:
-    exp_id, status, errors = await attacked(hostile, lab_home, "carry_state", CARRY_STATE)
+    _, status, errors = await attacked(hostile, lab_home, "carry_state", CARRY_STATE)
     assert not [e for e in errors if "STATE-SURVIVED" in e], errors[:3]
     assert all(p["candidate"]["diverged"] == 0 for p in status["report"]["problems"]), status["report"]["problems"]
 
@@ -160,7 +161,7 @@ async def test_forged_result_lines_and_a_look_at_the_harness_fail_only_the_forge
 async def test_the_harness_is_closed_to_its_candidates(hostile: Client, lab_home: Path) -> None:
     # The same look at the parent as the forger, without the forgery: the panic reports what it saw.
     source = FORGER.replace("for id in 0..2000", "for id in 0..0")
-    exp_id, _, errors = await attacked(hostile, lab_home, "peeker", source)
+    _, _, errors = await attacked(hostile, lab_home, "peeker", source)
     seen = next(e for e in errors if "FORGER" in e)
     assert "plan=Err(" in seen and "mem=Err(" in seen, seen
     assert "instance=" not in seen
@@ -168,7 +169,7 @@ async def test_the_harness_is_closed_to_its_candidates(hostile: Client, lab_home
 
 async def test_memory_corruption_from_safe_code_stays_in_the_candidates_process(hostile: Client,
                                                                                 lab_home: Path) -> None:
-    exp_id, status, errors = await attacked(hostile, lab_home, "unsound", UNSOUND)
+    exp_id, status, _ = await attacked(hostile, lab_home, "unsound", UNSOUND)
     for problem in status["report"]["problems"]:
         # Whatever the candidate's process did to itself, the losses are the harness's own.
         assert problem["candidate"]["runs"] == 8
