@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -10,8 +9,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from ..archive import ArchiveError
-from ..bench import SUITES, holdout_passed
+from ..archive import ArchiveError, is_hidden, load_report
+from ..bench import holdout_passed
 from ._common import fail, hints, reply, runtime
 
 Verdict = Literal["win", "loss", "tie", "mixed", "inconclusive", "broken"]
@@ -37,19 +36,18 @@ def evidence_of(rt: Any, experiment_id: int) -> tuple[dict[str, Any], int | None
         "benchmarks": [],
     }
     for run in runs:
-        summary = json.loads(run["summary"])
-        if SUITES[run["suite"]].hidden:
+        if is_hidden(run["suite"]):
             # One bit: the model must not learn the hidden suite's numbers from the evidence either.
             evidence["benchmarks"].append({
                 "benchmark_run_id": run["id"], "job_id": run["job_id"], "suite": run["suite"],
                 "passed": holdout_passed(run["losses"], run["geomean_ratio"])})
             continue
+        report = load_report(run["summary"])
         item = {"benchmark_run_id": run["id"], "job_id": run["job_id"], "suite": run["suite"],
                 "outcome": run["outcome"], "geomean_ratio": run["geomean_ratio"], "wins": run["wins"],
-                "ties": run["ties"], "losses": run["losses"], "rediscovery_of": summary.get("rediscovery_of")}
-        item["per_problem"] = {p["problem"]: {"ratio": p["ratio"], "p_holm": p["p_holm"],
-                                                  "outcome": p["outcome"], "best_baseline": p["best_baseline"]}
-                                   for p in summary.get("problems", [])}
+                "ties": run["ties"], "losses": run["losses"], "rediscovery_of": report.rediscovery_of,
+                "per_problem": {p.problem: {"ratio": p.ratio, "p_holm": p.p_holm, "outcome": p.outcome,
+                                            "best_baseline": p.best_baseline} for p in report.problems}}
         evidence["benchmarks"].append(item)
     latest = runs[-1]["id"] if runs else None
     return evidence, latest
@@ -77,7 +75,7 @@ def refusal(verdict: str, evidence: dict[str, Any], job_running: Callable[[str |
             return (f"the latest '{WIN_SUITE}' benchmark (run {last['benchmark_run_id']}) measured "
                     f"'{last['outcome']}' ({last['wins']} wins, {last['ties']} ties, {last['losses']} losses after "
                     "Holm correction); a win needs at least one significant win and no significant loss.")
-        holdout = next((b for b in benchmarks if SUITES[b["suite"]].hidden and b["job_id"] == last["job_id"]), None)
+        holdout = next((b for b in benchmarks if is_hidden(b["suite"]) and b["job_id"] == last["job_id"]), None)
         if holdout is None:
             if job_running(last["job_id"]):
                 return (f"the hidden holdout suite is still running after the '{WIN_SUITE}' win; wait with "
