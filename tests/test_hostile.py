@@ -138,6 +138,19 @@ async def _benchmark(client: Client, exp_id: int) -> dict[str, Any]:
     return status
 
 
+def _past_the_checks(home: Path, pairing_id: int, name: str, source: str) -> int:
+    """Write an experiment straight into the archive, as a bypass of the source checks would."""
+    archive = Archive(home / "state.db")
+    try:
+        exp_id, _ = archive.add_experiment(
+            name=name, pairing_id=pairing_id, parent_id=None, source=source,
+            normalized_sha256=normalized_hash(source), statement="A hostile crate from the test suite.",
+            mechanism="It attacks the host.", prediction="The sandbox contains it.")
+    finally:
+        archive.close()
+    return exp_id
+
+
 async def _forced(client: Client, home: Path, name: str, source: str) -> int:
     """An experiment written straight into the archive, past the source checks (which refuse every
     attack here: `std` renamed, std::fs...), then compiled by the real tool: the sandbox alone must
@@ -146,14 +159,7 @@ async def _forced(client: Client, home: Path, name: str, source: str) -> int:
     assert "renaming `std`" in await call_error(client, "write_crate", {
         "pairing_id": pairing["pairing_id"], "name": name, "source": source, "statement": "A hostile crate.",
         "mechanism": "It attacks the host.", "prediction": "The validator refuses it."})
-    archive = Archive(home / "state.db")
-    try:
-        exp_id, _ = archive.add_experiment(
-            name=name, pairing_id=pairing["pairing_id"], parent_id=None, source=source,
-            normalized_sha256=normalized_hash(source), statement="A hostile crate from the test suite.",
-            mechanism="It attacks the host.", prediction="The sandbox contains it.")
-    finally:
-        archive.close()
+    exp_id = _past_the_checks(home, pairing["pairing_id"], name, source)
     built = await call(client, "compile", {"experiment_id": exp_id})
     assert built["ok"], built
     return exp_id
@@ -589,14 +595,7 @@ async def _compile_fails(client: Client, home: Path, name: str, source: str, *, 
         exp_id = (await call(client, "write_crate", args))["experiment_id"]
     else:
         assert refused in await call_error(client, "write_crate", args)
-        archive = Archive(home / "state.db")
-        try:
-            exp_id, _ = archive.add_experiment(
-                name=name, pairing_id=pairing["pairing_id"], parent_id=None, source=source,
-                normalized_sha256=normalized_hash(source), statement="A compiler attack from the test suite.",
-                mechanism="Unbounded compile-time work.", prediction="The build fails in bounded time.")
-        finally:
-            archive.close()
+        exp_id = _past_the_checks(home, pairing["pairing_id"], name, source)
     with anyio.fail_after(60):
         built = await call(client, "compile", {"experiment_id": exp_id})
     assert not built["ok"], built
