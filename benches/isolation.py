@@ -22,7 +22,7 @@ from pathlib import Path
 import anyio
 from _common import bootstrap_ratio_ci, fmt_s, header, median, temp_lab, verdict
 
-from frontier_mcp.bench import SUITES, Harness, choose_lrs, plan_lines
+from frontier_mcp.protocol import SUITES, Harness, choose_lrs, plan_lines
 from frontier_mcp.sandbox import Sandbox
 from frontier_mcp.scaffold import Lab
 from frontier_mcp.settings import load_settings

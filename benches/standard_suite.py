@@ -3,7 +3,7 @@
 Targets (issue 5): the standard suite (tuned, >= 10 seeds, baselines cached) in <= 40 s; >= 1.8x
 faster on 2 cores than on 1; cost linear in problems x seeds x grid.
 
-It calls `frontier_mcp.bench.benchmark`, the function the `benchmark` tool runs (sandboxed
+It calls `frontier_mcp.protocol.benchmark`, the function the `benchmark` tool runs (sandboxed
 harness processes, judging, baseline cache), on the lab's prebuilt example candidate. The worker
 count comes from `FRONTIER_WORKERS` through `load_settings`, as in the server. Runs with 1 and 2
 workers alternate. The curve times only the candidate's runs (what a cached benchmark costs) on
@@ -24,8 +24,8 @@ from typing import Any
 import anyio
 from _common import fmt_s, header, linear_fit, median, temp_lab, verdict
 
-from frontier_mcp.bench import CANDIDATE, SUITES, Harness, Suite, benchmark, run_optimizer, runs_per_optimizer
 from frontier_mcp.cargo import Toolchain
+from frontier_mcp.protocol import CANDIDATE, SUITES, Harness, Suite, benchmark, run_optimizer, runs_per_optimizer
 from frontier_mcp.sandbox import Sandbox
 from frontier_mcp.scaffold import WARMUP_NAME, Lab
 from frontier_mcp.settings import load_settings

@@ -114,7 +114,7 @@ def test_orphaned_jobs_are_marked_interrupted(tmp_path: Path) -> None:
 
 def test_hidden_suites_are_the_same_everywhere() -> None:
     from frontier_mcp.archive import HIDDEN_SUITES
-    from frontier_mcp.bench import SUITES
+    from frontier_mcp.protocol import SUITES
 
     assert tuple(name for name, suite in SUITES.items() if suite.hidden) == HIDDEN_SUITES
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from frontier_mcp import holdout
 from frontier_mcp.archive import Archive
-from frontier_mcp.bench import SuiteSummary, holdout_passed
+from frontier_mcp.protocol import SuiteSummary, holdout_passed
 from frontier_mcp.tools.record_result import refusal
 
 

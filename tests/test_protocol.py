@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from frontier_mcp.bench import SUITES
+from frontier_mcp.protocol import SUITES
 
 from .conftest import call, call_error, compiled
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from frontier_mcp import bench
+from frontier_mcp import protocol
 from frontier_mcp.ray_runner import RayExecutor, executor_for
 from frontier_mcp.sandbox import Sandbox
 from frontier_mcp.scaffold import WARMUP_NAME, Lab
@@ -32,12 +32,12 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
-def harness(home: Path, executor: RayExecutor | None) -> bench.Harness:
+def harness(home: Path, executor: RayExecutor | None) -> protocol.Harness:
     limits = Limits()
     lab = Lab(home)
     trusted = lab.harness()
     assert trusted is not None, "the session lab has no installed harness"
-    return bench.Harness(binary=trusted, candidate=lab.binary(WARMUP_NAME), secret=lab.secret(),
+    return protocol.Harness(binary=trusted, candidate=lab.binary(WARMUP_NAME), secret=lab.secret(),
                          sandbox=Sandbox(limits=limits), limits=limits, workers=2, executor=executor)
 
 
@@ -61,13 +61,13 @@ def test_settings_select_the_runner_and_local_labs_never_import_ray() -> None:
 
 
 async def test_a_plan_gives_the_same_results_on_ray_as_locally(lab_home: Path, local_ray: None) -> None:
-    suite = bench.Suite(name="ray-plan", problems=(bench.ProblemSpec("rosenbrock-10", 200),
-                                                   bench.ProblemSpec("quadratic-ill-50", 150),
-                                                   bench.ProblemSpec("logreg-breast-cancer", 100)),
+    suite = protocol.Suite(name="ray-plan", problems=(protocol.ProblemSpec("rosenbrock-10", 200),
+                                                   protocol.ProblemSpec("quadratic-ill-50", 150),
+                                                   protocol.ProblemSpec("logreg-breast-cancer", 100)),
                         lr_grid=(1e-3, 1e-2), tuning_seeds=(0, 1), eval_seeds=(100, 101, 102))
     runs: list[dict[str, Any]] = []
-    for name in (bench.CANDIDATE, "adam", "sgd"):
-        runs += bench.plan_lines(name, suite, phase="tune", start_id=len(runs))
+    for name in (protocol.CANDIDATE, "adam", "sgd"):
+        runs += protocol.plan_lines(name, suite, phase="tune", start_id=len(runs))
     assert len(runs) == 36
     local = await harness(lab_home, None).run(runs, 10)
     seen: list[int] = []
@@ -85,8 +85,8 @@ async def test_the_quick_suite_reports_the_same_on_ray_as_locally(lab_home: Path
     for name, executor in (("local", None), ("ray", RayExecutor())):
         # Separate caches: both runners compute the baselines too.
         (tmp_path / name).mkdir()
-        report, trials = await bench.benchmark(
-            harness(lab_home, executor), bench.SUITES["quick"], cache_dir=tmp_path / name,
+        report, trials = await protocol.benchmark(
+            harness(lab_home, executor), protocol.SUITES["quick"], cache_dir=tmp_path / name,
             toolchain_version="test", provenance={"suite": "quick"})
         assert report.baseline_cache == "miss" and report.trials == 702
         reports[name] = (untimed(report.model_dump(mode="json")), untimed(trials))

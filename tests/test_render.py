@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from frontier_mcp.archive import Archive, load_report
-from frontier_mcp.bench import BenchmarkReport
+from frontier_mcp.protocol import BenchmarkReport
 from frontier_mcp.render import terminal
 from frontier_mcp.render.html import render_experiment, render_index, write_reports
 from frontier_mcp.render.svg import Series, loss_plot

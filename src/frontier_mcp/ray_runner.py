@@ -24,7 +24,7 @@ from typing import Any
 
 import anyio
 
-from .bench import Harness, HarnessError
+from .protocol import Harness, HarnessError
 from .sandbox import RunResult, Sandbox, SandboxUnavailable, check_sandbox
 from .settings import Limits, Settings
 

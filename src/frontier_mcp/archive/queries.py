@@ -41,7 +41,7 @@ class Queries:
 
     def pairing_rows(self) -> list[PairingRow]:
         """Per unordered pair of fields: proposals, experiments, best visible ratio, wins and failures."""
-        from ..bench import SUITES
+        from ..protocol import SUITES
 
         visible = tuple(name for name in SUITES if not is_hidden(name))
         marks = ", ".join("?" for _ in visible)

@@ -1,6 +1,6 @@
 """Typed shapes of what the archive returns, and the one decoder of archived benchmark reports.
 
-A benchmark report is stored as the JSON of `bench.BenchmarkReport`; `load_report` is the only
+A benchmark report is stored as the JSON of `protocol.BenchmarkReport`; `load_report` is the only
 way back to the model, for every renderer and tool. Reports archived by an older frontier-mcp
 lack fields added since: they load with neutral values (None, empty, NaN for an unknown number)
 instead of failing, so an old lab's pages still render.
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Union
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from ..bench import BenchmarkReport, SuiteSummary
+    from ..protocol import BenchmarkReport, SuiteSummary
 
 
 class ExperimentSummary(TypedDict):
@@ -58,7 +58,7 @@ class Relatives(TypedDict):
 def is_hidden(suite: str) -> bool:
     """A hidden suite's problems never reach the model or a page; a suite this version does not know
     fails closed."""
-    from ..bench import SUITES
+    from ..protocol import SUITES
 
     known = SUITES.get(suite)
     return known is None or known.hidden
@@ -109,7 +109,7 @@ def _filled(model: type[BaseModel], data: Any) -> Any:
 
 def load_report(raw: str | bytes | Mapping[str, Any] | BaseModel | None) -> BenchmarkReport:
     """An archived report (JSON text, a decoded dict, or structured tool output) as the typed model."""
-    from ..bench import BenchmarkReport
+    from ..protocol import BenchmarkReport
 
     if isinstance(raw, BenchmarkReport):
         return raw

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-# Suites whose problems the model never sees (bench.SUITES[...].hidden): kept out of the listings.
+# Suites whose problems the model never sees (protocol.SUITES[...].hidden): kept out of the listings.
 HIDDEN_SUITES = ("holdout",)
 HIDDEN_SQL = ", ".join(f"'{name}'" for name in HIDDEN_SUITES)
 

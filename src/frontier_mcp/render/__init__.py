@@ -1,5 +1,5 @@
 """Everything drawn from the archive, by audience. Every renderer takes the typed report
-(`archive.load_report` -> `bench.BenchmarkReport`), never the archived JSON.
+(`archive.load_report` -> `protocol.BenchmarkReport`), never the archived JSON.
 
     text       text for the model (the readable half of a tool's reply)
     terminal   rich tables and trees for the CLI

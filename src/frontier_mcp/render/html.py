@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from .. import __version__
 from ..archive import Archive, is_hidden, load_report
-from ..bench import BenchmarkReport, OptimizerSummary, ProblemResult
+from ..protocol import BenchmarkReport, OptimizerSummary, ProblemResult
 from .env import ENV, fmt
 from .svg import Series, loss_plot
 

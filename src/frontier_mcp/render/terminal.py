@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..archive import ExperimentSummary, PairingRow
-from ..bench import BenchmarkReport
+from ..protocol import BenchmarkReport
 from .html import best_of, field_name
 
 SPARK = "▁▂▃▄▅▆▇█"

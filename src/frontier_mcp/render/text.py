@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bench import BenchmarkReport, SuiteSummary
+from ..protocol import BenchmarkReport, SuiteSummary
 
 
 def ratio(value: float | None) -> str:
@@ -74,3 +74,34 @@ def experiment_text(detail: Any, reports: list[tuple[int, str, BenchmarkReport |
     if include_source:
         lines.append("Source:\n" + (detail.source or ""))
     return "\n".join(lines)
+
+
+def render_table(report: BenchmarkReport) -> str:
+    """A compact plain-text table for the tool's text content (clients that ignore structure)."""
+    lines = [f"suite={report.suite} outcome={report.outcome} (wins {report.wins}, ties {report.ties}, "
+             f"losses {report.losses}); geomean loss ratio vs best baseline = {_fmt(report.geomean_ratio)}; "
+             f"time/step vs Adam = {_fmt(report.time_ratio_vs_adam)}"
+             + (f" [{_fmt(report.timing['ci_low'])}, {_fmt(report.timing['ci_high'])}]" if report.timing else "")]
+    if report.rediscovery_of:
+        lines.append(f"REDISCOVERY: the candidate reproduces {report.rediscovery_of}'s loss curves.")
+    if report.indistinguishable_from:
+        lines.append("Indistinguishable (no significant difference on any problem) from: "
+                     + ", ".join(report.indistinguishable_from))
+    lines.append(f"Reached the target on {report.reached_target} problems; geomean speed-up to target vs best "
+                 f"baseline = {_fmt(report.geomean_speedup)}; performance profile (tau=1,2,10): "
+                 + ", ".join(f"{k} {v['1']:.2f}/{v['2']:.2f}/{v['10']:.2f}"
+                             for k, v in report.performance_profile.items() if k in ("candidate", "adam", "sgd")))
+    lines.append(f"{'problem':<24} {'cand lr':>8} {'cand loss':>10} {'best baseline':>14} {'base loss':>10} "
+                 f"{'ratio':>8} {'p(holm)':>8} {'div':>4} {'speedup':>8} {'test acc c/b':>12} outcome")
+    for r in report.problems:
+        best = next(b for b in r.baselines if b.optimizer == r.best_baseline)
+        accuracy = (f"{_fmt(r.candidate.median_test_accuracy)}/{_fmt(best.median_test_accuracy)}"
+                    if best.median_test_accuracy is not None else "-")
+        lines.append(f"{r.problem:<24} {r.candidate.lr:>8.3g} {_fmt(r.candidate.median_final_loss):>10} "
+                     f"{r.best_baseline:>14} {_fmt(best.median_final_loss):>10} {_fmt(r.ratio):>8} "
+                     f"{r.p_holm:>8.3g} {r.candidate.diverged:>4} {_fmt(r.speedup):>8} {accuracy:>12} {r.outcome}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

@@ -11,7 +11,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
 from ..archive import ArchiveError
-from ..bench import Harness
+from ..protocol import Harness
 from ..ray_runner import executor_for
 from ..runtime import Runtime
 

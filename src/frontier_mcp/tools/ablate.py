@@ -9,8 +9,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from ..bench import SUITES, benchmark, compare_variant, runs_per_optimizer
 from ..jobs import Job
+from ..protocol import SUITES, benchmark, compare_variant, runs_per_optimizer
 from ..runtime import Runtime
 from ._common import fail, harness_for, hints, require_built, runtime
 from .benchmark import BenchmarkStatus, wait_and_describe

@@ -10,16 +10,16 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from .. import holdout
-from ..bench import (
+from ..jobs import Job
+from ..protocol import (
     SUITES,
     TRIAL_COLUMNS,
     BenchmarkReport,
     SuiteSummary,
     benchmark,
-    render_table,
     runs_per_optimizer,
 )
-from ..jobs import Job
+from ..render.text import render_table
 from ..runtime import Runtime
 from ._common import fail, harness_for, hints, reply, require_built, runtime
 from .record_result import WIN_SUITE

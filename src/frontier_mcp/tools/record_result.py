@@ -10,7 +10,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..archive import ArchiveError, is_hidden, load_report
-from ..bench import holdout_passed
+from ..protocol import holdout_passed
 from ._common import fail, hints, reply, runtime
 
 Verdict = Literal["win", "loss", "tie", "mixed", "inconclusive", "broken"]

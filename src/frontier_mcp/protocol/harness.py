@@ -1,0 +1,205 @@
+"""Plan lines and the lab's trusted harness binary: running plans in the sandbox (or on an executor)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..sandbox import Mount, RunResult, Sandbox
+from ..settings import Limits
+from .suites import Suite
+
+MAX_CRASH_RETRIES = 20
+
+
+def plan_lines(optimizer: str, suite: Suite, *, phase: str, lrs: dict[str, float] | None = None,
+               start_id: int = 0) -> list[dict[str, Any]]:
+    """The harness runs for one optimizer: the tuning grid, or evaluation at chosen rates."""
+    runs: list[dict[str, Any]] = []
+    for spec in suite.problems:
+        if phase == "tune":
+            for lr in suite.lr_grid:
+                for seed in suite.tuning_seeds:
+                    runs.append({"optimizer": optimizer, "problem": spec.name, "lr": lr, "seed": seed,
+                                 "steps": spec.steps, "phase": "tune"})
+        else:
+            assert lrs is not None
+            for seed in suite.eval_seeds:
+                runs.append({"optimizer": optimizer, "problem": spec.name, "lr": lrs[spec.name],
+                             "seed": seed, "steps": spec.steps, "phase": "eval"})
+    for offset, run in enumerate(runs):
+        run["id"] = start_id + offset
+    return runs
+
+
+def instance_key(secret: bytes | None, problem: str, seed: int) -> int:
+    """The problem instance a (problem, seed) pair runs on: drawn from the lab's secret, so no one
+    who lacks it (a candidate, a reader of the docs) can predict where an optimum is. Every
+    optimizer meets the same instance on the same seed, which keeps runs paired. 0 (no secret) is
+    the canonical problem, for tests and reference runs."""
+    if not secret:
+        return 0
+    digest = hmac.new(secret, f"{problem}|{seed}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "little") | 1
+
+
+def format_line(run: dict[str, Any], curve_points: int, secret: bytes | None = None) -> str:
+    # The oracle budget equals the step budget: a baseline spends one gradient a step, and a
+    # candidate that calls loss_at/grad_at/hvp inside its step pays for them with steps.
+    knobs = "".join(f" knob.{name}={value!r}" for name, value in (run.get("knobs") or {}).items())
+    knobs += "".join(f" switch.{name}=0" for name in run.get("switched_off") or ())
+    instance = instance_key(secret, run["problem"], run["seed"])
+    return (f"id={run['id']} optimizer={run['optimizer']} problem={run['problem']} lr={run['lr']!r} "
+            f"seed={run['seed']} instance={instance} steps={run['steps']} eval_budget={run['steps']} "
+            f"curve_points={curve_points}{knobs}")
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+@dataclass
+class Harness:
+    """Runs plans through the lab's trusted harness binary, in the sandbox, over `workers` processes.
+
+    `binary` is the lab's own `frontier-bench`: it owns the problems, the oracle budget and every
+    number it prints, and never runs candidate code. For `optimizer=candidate` runs it starts a
+    fresh process of `candidate` (the experiment's binary) per run and talks to it over a pipe.
+    """
+
+    binary: Path
+    sandbox: Sandbox
+    limits: Limits
+    workers: int
+    candidate: Path | None = None
+    # The lab's secret from which problem instances are drawn (None: canonical problems).
+    secret: bytes | None = field(default=None, repr=False)
+    # Runs one harness process over some plan lines elsewhere (ray_runner.RayExecutor), feeding it
+    # each stdout line; None runs it here. Chunking, results by id and crash retries stay in `run`.
+    executor: Callable[[Harness, bytes, Callable[[bytes], None]], Awaitable[RunResult]] | None = None
+
+    async def version(self) -> dict[str, Any]:
+        result = await self.sandbox.run([str(self.binary), "list"], mounts=[Mount(self.binary)],
+                                        env={"PATH": "/usr/bin:/bin"}, cwd=Path("/tmp"), timeout=30)
+        if not result.ok:
+            raise HarnessError(f"the harness did not start: {result.stderr.decode(errors='replace')[-400:]}")
+        return json.loads(result.stdout.decode().strip().splitlines()[0])
+
+    async def declared(self) -> dict[str, list[Any]]:
+        """The candidate's declared knobs and switches (checked again by the harness at every run)."""
+        if self.candidate is None:
+            return {"knobs": [], "switches": []}
+        result = await self.sandbox.run([str(self.candidate), "knobs"], mounts=[Mount(self.candidate)],
+                                        env={"PATH": "/usr/bin:/bin"}, cwd=Path("/tmp"), timeout=30)
+        try:
+            answer = json.loads(result.stdout.decode().strip().splitlines()[0])
+        except (ValueError, IndexError):
+            raise HarnessError(f"the candidate's knobs could not be read: {result.killed_reason or result.returncode}"
+                               ) from None
+        if not isinstance(answer, dict):
+            raise HarnessError("the candidate's knobs could not be read: not a JSON object")
+        if "error" in answer:
+            raise HarnessError(f"the candidate's knobs() or switches() is invalid: {str(answer['error'])[:500]}")
+        try:
+            knobs = [{"name": str(k["name"]), "low": float(k["low"]), "high": float(k["high"]),
+                      "default": float(k["default"]), "log_scale": bool(k["log_scale"])} for k in answer["knobs"]]
+            switches = [str(name) for name in answer.get("switches", [])]
+        except (KeyError, TypeError, ValueError):
+            raise HarnessError("the candidate's knobs could not be read: malformed declaration") from None
+        return {"knobs": knobs[:4], "switches": switches[:8]}
+
+    async def run(self, runs: list[dict[str, Any]], curve_points: int,
+                  progress: Callable[[dict[str, Any]], None] | None = None,
+                  processes: int | None = None) -> dict[int, dict[str, Any]]:
+        count = processes or self.workers
+        chunks = [runs[i::count] for i in range(count)]
+        results: dict[int, dict[str, Any]] = {}
+
+        def fail(run_ids: list[int], error: str) -> None:
+            for run_id in run_ids:
+                results[run_id] = {"id": run_id, "diverged": True, "final_loss": None, "error": error}
+                if progress is not None:
+                    progress(results[run_id])
+
+        async def run_chunk(chunk: list[dict[str, Any]]) -> None:
+            # Runs print in plan order, so when the process dies (stack overflow, abort, timeout)
+            # the first missing run is the culprit: it fails, and the rest are sent again.
+            crashes = 0
+            while chunk:
+                planned = {run["id"]: run for run in chunk}
+                got: dict[int, dict[str, Any]] = {}
+                tampered: list[str] = []
+
+                def on_line(line: bytes, planned: dict[int, dict[str, Any]] = planned,
+                            got: dict[int, dict[str, Any]] = got, tampered: list[str] = tampered) -> None:
+                    # The harness prints exactly one line per planned run, echoing its plan; anything
+                    # else came from somewhere else in the process and voids the whole chunk.
+                    if not line.strip():
+                        return
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        tampered.append("a line that is not JSON")
+                        return
+                    record_id = record.get("id") if isinstance(record, dict) else None
+                    run = planned.get(record_id) if isinstance(record_id, int) else None
+                    refused = run is not None and str(record.get("error", "")).startswith("bad plan line")
+                    if run is None or record["id"] in got or (not refused and any(
+                            record.get(key) != run[key] for key in ("optimizer", "problem", "seed", "steps"))):
+                        tampered.append(f"an unplanned or repeated result line: {line[:120]!r}")
+                        return
+                    got[record["id"]] = record
+
+                stdin = "\n".join(format_line(run, curve_points, self.secret) for run in chunk).encode() + b"\n"
+                outcome = await self.run_process(stdin, on_line)
+                if not tampered and len(got) == len(planned) and not outcome.ok:
+                    tampered.append("every result arrived, yet the process did not exit cleanly")
+                if tampered:
+                    fail(list(planned), f"the run's output was tampered with ({tampered[0]}); every run of "
+                                        "this process counts as failed")
+                    return
+                for record in got.values():
+                    results[record["id"]] = record
+                    if progress is not None:
+                        progress(record)
+                missing = [run for run in chunk if run["id"] not in results]
+                if not missing:
+                    return
+                reason = outcome.killed_reason or (
+                    f"exit code {outcome.returncode}: {outcome.stderr.decode(errors='replace')[-300:]}")
+                # A hang costs a whole timeout, so after one the remaining runs are not retried.
+                failed = missing if outcome.timed_out or crashes >= MAX_CRASH_RETRIES else missing[:1]
+                fail([run["id"] for run in failed], f"the harness process died during this run: {reason}")
+                crashes += 1
+                chunk = missing[len(failed):]
+
+        async with anyio.create_task_group() as group:
+            for chunk in chunks:
+                group.start_soon(run_chunk, chunk)
+        return results
+
+    def command(self) -> tuple[list[str], list[Mount]]:
+        """The harness's argv and what it needs mounted (read-only)."""
+        argv, mounts = [str(self.binary), "run"], [Mount(self.binary)]
+        if self.candidate is not None:
+            argv += ["--candidate", str(self.candidate), "--run-timeout-ms", str(int(self.limits.run_seconds * 1000))]
+            if self.sandbox.enabled:
+                argv.append("--sweep")  # the harness is pid 2 of its sandbox: nothing else may outlive a run
+            mounts.append(Mount(self.candidate))
+        return argv, mounts
+
+    async def run_process(self, stdin: bytes, on_line: Callable[[bytes], None]) -> RunResult:
+        """One harness process over these plan lines: in the local sandbox, or on the executor."""
+        if self.executor is not None:
+            return await self.executor(self, stdin, on_line)
+        argv, mounts = self.command()
+        return await self.sandbox.run(
+            argv, mounts=mounts, env={"PATH": "/usr/bin:/bin"}, cwd=Path("/"), timeout=self.limits.run_seconds,
+            stdin=stdin, on_stdout_line=on_line, scratch=False)

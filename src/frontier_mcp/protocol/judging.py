@@ -1,0 +1,165 @@
+"""Judging the numbers: per-problem summaries, paired tests with Holm correction, steps to target,
+indistinguishable baselines, ablated variants and rediscovery of a baseline."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from .. import stats
+from .report import BenchmarkReport, OptimizerSummary, ProblemResult
+from .suites import CANDIDATE, PROFILE_TAUS, ProblemSpec, Suite
+
+
+def _summary(optimizer: str, rows: list[dict[str, Any]]) -> OptimizerSummary:
+    finals = [stats.floored(r["final_loss"]) for r in rows]
+    diverged = sum(1 for r in rows if r["diverged"])
+    med = stats.median(finals)
+    low, high = stats.median_ci(finals)
+    best = [stats.floored(r["best_loss"]) for r in rows]
+    accuracies = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
+    times = [r["ns_per_step"] for r in rows if r.get("ns_per_step")]
+    evals = [r["oracle_evals"] / r["steps_done"] for r in rows if r.get("steps_done")]
+
+    return OptimizerSummary(
+        optimizer=optimizer, lr=rows[0]["lr"] if rows else math.nan, knobs=rows[0].get("knobs") or {} if rows else {},
+        median_final_loss=_finite(med),
+        ci_low=_finite(low), ci_high=_finite(high), median_best_loss=_finite(stats.median(best)),
+        diverged=diverged, runs=len(rows),
+        median_test_accuracy=stats.median(accuracies) if accuracies else None,
+        ns_per_step=stats.median(times) if times else None,
+        evals_per_step=stats.median(evals) if evals else None)
+
+
+def _median_curve(rows: list[dict[str, Any]], points: int) -> list[list[float | None]]:
+    """Pointwise median over seeds; a run that diverged counts as +inf after its last point."""
+    curves = [r.get("curve") or [] for r in rows]
+    longest = max(curves, key=len, default=[])
+    merged: list[list[float | None]] = []
+    for i, point in enumerate(longest):
+        value = stats.median([stats.floored(c[i][1]) if i < len(c) else math.inf for c in curves])
+        merged.append([point[0], value if math.isfinite(value) else None])
+    return stats.downsample(merged, points)
+
+
+def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[str, Any]], *,
+          harness_version: str, trials: int, cache_state: str, seconds: float,
+          provenance: dict[str, Any]) -> BenchmarkReport:
+    evals: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in candidate + baselines:
+        if row["phase"] == "eval":
+            evals[(row["optimizer"], row["problem"])].append(row)
+    for rows in evals.values():
+        rows.sort(key=lambda r: r["seed"])
+    optimizers = (CANDIDATE, *suite.baselines)
+
+    partial: list[dict[str, Any]] = []
+    costs: dict[str, list[float]] = {name: [] for name in optimizers}
+    for spec in suite.problems:
+        cand_rows = evals[(CANDIDATE, spec.name)]
+        summaries = {name: _summary(name, evals[(name, spec.name)]) for name in suite.baselines}
+        best = min(suite.baselines, key=lambda n: (stats.floored(summaries[n].median_final_loss), n))
+        comparison = stats.compare([r["final_loss"] for r in cand_rows],
+                                   [r["final_loss"] for r in evals[(best, spec.name)]])
+        steps = _steps_to_target(spec, optimizers, evals)
+        for name in optimizers:
+            costs[name].append(max(1.0, steps["by_optimizer"][name]))
+        partial.append({"spec": spec, "cand": _summary(CANDIDATE, cand_rows), "best": best,
+                        "baselines": list(summaries.values()), "cmp": comparison, "steps": steps,
+                        "curves": {CANDIDATE: _median_curve(cand_rows, 12),
+                                   best: _median_curve(evals[(best, spec.name)], 12)}})
+    adjusted = stats.holm([item["cmp"].p_value for item in partial])
+    results: list[ProblemResult] = []
+    for item, p_holm in zip(partial, adjusted, strict=True):
+        cmp, steps, best = item["cmp"], item["steps"], item["best"]
+        mine, theirs = steps["by_optimizer"][CANDIDATE], steps["by_optimizer"][best]
+        results.append(ProblemResult(
+            problem=item["spec"].name, steps=item["spec"].steps, candidate=item["cand"],
+            best_baseline=best, baselines=item["baselines"], ratio=cmp.ratio, p_value=cmp.p_value,
+            p_holm=p_holm, outcome=stats.outcome_of(p_holm, cmp.ratio, suite.alpha),
+            target_loss=steps["target"], steps_to_target=_finite(mine), best_baseline_steps=_finite(theirs),
+            speedup=(theirs / mine) if math.isfinite(mine) and math.isfinite(theirs) and mine > 0 else None,
+            curves=item["curves"]))
+    outcomes = [r.outcome for r in results]
+    speedups = [r.speedup for r in results if r.speedup is not None]
+    return BenchmarkReport(
+        suite=suite.name, harness_version=harness_version, outcome=stats.overall_outcome(outcomes),
+        wins=outcomes.count("win"), ties=outcomes.count("tie"), losses=outcomes.count("loss"),
+        geomean_ratio=stats.geometric_mean([r.ratio for r in results]),
+        geomean_speedup=stats.geometric_mean(speedups),
+        reached_target=f"{sum(r.steps_to_target is not None for r in results)}/{len(results)}",
+        performance_profile=stats.performance_profile(costs, PROFILE_TAUS),
+        indistinguishable_from=indistinguishable(suite, evals), time_ratio_vs_adam=None,
+        rediscovery_of=rediscovery(candidate, baselines, suite), problems=results, trials=trials,
+        baseline_cache=cache_state, seconds=seconds, provenance=provenance)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _steps_to_target(spec: ProblemSpec, optimizers: tuple[str, ...],
+                     evals: dict[tuple[str, str], list[dict[str, Any]]]) -> dict[str, Any]:
+    """The problem's target (from the best median final loss of any optimizer) and each one's median steps."""
+    finals = {name: stats.median([stats.floored(r["final_loss"]) for r in evals[(name, spec.name)]])
+              for name in optimizers}
+    initials = [c[0][1] for name in optimizers for r in evals[(name, spec.name)] if (c := r.get("curve"))]
+    target = stats.log_target(min(finals.values()), stats.median([stats.floored(x) for x in initials]))
+    by_optimizer = {}
+    for name in optimizers:
+        per_seed = [stats.steps_to_target(r.get("curve") or [], target) for r in evals[(name, spec.name)]]
+        by_optimizer[name] = stats.median(per_seed) if per_seed else math.inf
+    return {"target": target, "by_optimizer": by_optimizer}
+
+
+def indistinguishable(suite: Suite, evals: dict[tuple[str, str], list[dict[str, Any]]]) -> list[str]:
+    """Baselines from which the candidate differs significantly on no problem (Holm across problems)."""
+    same: list[str] = []
+    for name in suite.baselines:
+        pvalues = [stats.compare([r["final_loss"] for r in evals[(CANDIDATE, spec.name)]],
+                                 [r["final_loss"] for r in evals[(name, spec.name)]]).p_value
+                   for spec in suite.problems]
+        if all(p >= suite.alpha for p in stats.holm(pvalues)):
+            same.append(name)
+    return same
+
+
+def compare_variant(suite: Suite, full: list[dict[str, Any]], variant: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ablated variant against the full candidate, paired by seed, Holm across problems.
+
+    The switched-off mechanism *mattered* if the variant is significantly worse on some problem."""
+    def finals(rows: list[dict[str, Any]], problem: str) -> list[float | None]:
+        chosen = sorted((r for r in rows if r["phase"] == "eval" and r["problem"] == problem), key=lambda r: r["seed"])
+        return [r["final_loss"] for r in chosen]
+
+    comparisons = [stats.compare(finals(variant, p.name), finals(full, p.name)) for p in suite.problems]
+    adjusted = stats.holm([c.p_value for c in comparisons])
+    problems = [{"problem": p.name, "ratio": c.ratio, "p_holm": p_holm,
+                 "outcome": {"win": "variant better", "loss": "variant worse", "tie": "tie"}[
+                     stats.outcome_of(p_holm, c.ratio, suite.alpha)]}
+                for p, c, p_holm in zip(suite.problems, comparisons, adjusted, strict=True)]
+    worse = [p["problem"] for p in problems if p["outcome"] == "variant worse"]
+    better = [p["problem"] for p in problems if p["outcome"] == "variant better"]
+    return {"mattered": bool(worse), "worse_without_it": worse, "better_without_it": better,
+            "geomean_ratio": stats.geometric_mean([c.ratio for c in comparisons]), "problems": problems}
+
+
+def rediscovery(candidate: list[dict[str, Any]], baselines: list[dict[str, Any]], suite: Suite) -> str | None:
+    """The baseline whose every evaluation curve the candidate reproduces to 1e-6 relative, if any."""
+    def curves(rows: list[dict[str, Any]], name: str) -> dict[tuple[str, int], list[float]]:
+        return {(r["problem"], r["seed"]): [stats.floored(p[1]) for p in (r.get("curve") or [])]
+                + [stats.floored(r["final_loss"])] for r in rows
+                if r["phase"] == "eval" and r["optimizer"] == name}
+
+    def close(a: float, b: float) -> bool:
+        return (math.isinf(a) and math.isinf(b)) or abs(a - b) <= 1e-6 * max(abs(a), abs(b)) + 1e-12
+
+    mine = curves(candidate, CANDIDATE)
+    for name in suite.baselines:
+        theirs = curves(baselines, name)
+        if mine and mine.keys() == theirs.keys() and all(
+            len(mine[k]) == len(theirs[k]) and all(map(close, mine[k], theirs[k])) for k in mine
+        ):
+            return name
+    return None

@@ -1,0 +1,89 @@
+"""The benchmark report: what a run returns, what the archive stores, and the holdout gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class OptimizerSummary(BaseModel):
+    optimizer: str
+    lr: float = Field(description="learning rate chosen on the tuning seeds")
+    median_final_loss: float | None = Field(description="median over evaluation seeds; null if most diverged")
+    ci_low: float | None = Field(description="95% bootstrap interval of the median, low end")
+    ci_high: float | None
+    median_best_loss: float | None
+    diverged: int = Field(description="evaluation runs that diverged (NaN, inf or blow-up) or panicked")
+    runs: int
+    median_test_accuracy: float | None = None
+    ns_per_step: float | None = Field(None, description="median optimizer time per step, nanoseconds")
+    knobs: dict[str, float] = Field(default_factory=dict, description="tuned values of the candidate's knobs")
+    evals_per_step: float | None = Field(
+        None, description="median oracle evaluations (gradients + losses, HVP = 2) per step; baselines use 1")
+
+
+class ProblemResult(BaseModel):
+    problem: str
+    steps: int
+    candidate: OptimizerSummary
+    best_baseline: str = Field(description="the baseline with the lowest median final loss")
+    baselines: list[OptimizerSummary]
+    ratio: float = Field(description="candidate median final loss / best baseline's (<1 means better)")
+    p_value: float = Field(description="paired Wilcoxon signed-rank test on log final losses vs best baseline")
+    p_holm: float = Field(description="p_value after Holm correction across the suite's problems")
+    outcome: str = Field(description="win, tie or loss at the suite's alpha")
+    target_loss: float = Field(description="loss at 95% (log scale) of the best optimizer's progress")
+    steps_to_target: float | None = Field(description="candidate's median steps to target_loss (null: not reached)")
+    best_baseline_steps: float | None = Field(description="best baseline's median steps to target_loss")
+    speedup: float | None = Field(description="best_baseline_steps / steps_to_target (>1: candidate faster)")
+    curves: dict[str, list[list[float | None]]] = Field(
+        description="median loss curve [step, loss] of the candidate and the best baseline")
+
+
+class SuiteSummary(BaseModel):
+    """What the model may see of a hidden suite: one bit, whether its gate passed. Not the problems,
+    not per-problem or aggregate wins and losses: each of those would let a candidate be fitted to it."""
+
+    suite: str
+    passed: bool = Field(description="no significant loss and a geometric-mean loss ratio below 1")
+    problems: int
+
+
+def holdout_passed(losses: int, geomean_ratio: float | None) -> bool:
+    """The holdout gate: no significant loss, and better than the best baseline on geometric mean."""
+    return losses == 0 and geomean_ratio is not None and geomean_ratio < 1.0
+
+
+class BenchmarkReport(BaseModel):
+    suite: str
+    harness_version: str
+    outcome: str = Field(description="win (some wins, no losses), loss, mixed, or tie")
+    wins: int
+    ties: int
+    losses: int
+    geomean_ratio: float | None = Field(description="geometric mean over problems of `ratio`")
+    geomean_speedup: float | None = Field(
+        description="geometric mean of `speedup` over problems where both reached the target")
+    reached_target: str = Field(description="problems where the candidate reached the target / all problems")
+    performance_profile: dict[str, dict[str, float]] = Field(
+        description="Dolan–Moré profile on steps to target: per optimizer, share of problems solved within "
+                    "tau x the fastest optimizer's steps, for tau in 1, 1.5, 2, 4, 10")
+    indistinguishable_from: list[str] = Field(
+        description="baselines the candidate differs from on no problem (paired Wilcoxon, Holm, alpha)")
+    time_ratio_vs_adam: float | None = Field(
+        description="candidate time per step / Adam's, measured alternating in one process (see timing)")
+    timing: dict[str, Any] | None = Field(
+        None, description="the time-per-step measurement: problem, pairs, medians (ns) and a 95% bootstrap "
+                          "interval of the ratio")
+    rediscovery_of: str | None = Field(
+        description="a baseline whose evaluation loss curves the candidate reproduces (1e-6 relative), if any")
+    problems: list[ProblemResult]
+    trials: int = Field(description="harness runs performed for this report (baselines from cache excluded)")
+    baseline_cache: str = Field(description="hit or miss")
+    seconds: float
+    provenance: dict[str, Any]
+
+    def summary(self) -> SuiteSummary:
+        return SuiteSummary(suite=self.suite, passed=holdout_passed(self.losses, self.geomean_ratio),
+                            problems=len(self.problems))

@@ -1,0 +1,91 @@
+"""A whole benchmark: the candidate, the baselines (cached per harness version), timing and the verdict."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .harness import Harness, HarnessError
+from .judging import judge
+from .report import BenchmarkReport
+from .suites import CANDIDATE, Suite
+from .timing import time_against_adam
+from .tuning import run_optimizer, runs_per_optimizer
+
+Progress = Callable[[int, int, str], None]
+
+
+async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchain_version: str,
+                    provenance: dict[str, Any], progress: Progress | None = None,
+                    switched_off: tuple[str, ...] = ()) -> tuple[
+                        BenchmarkReport, list[dict[str, Any]]]:
+    """Run the candidate (and the baselines unless cached); return the report and candidate trials."""
+    started = time.perf_counter()
+    info = await harness.version()
+    harness_version = str(info.get("harness_version", "unknown"))
+    known = set(info.get("problems_names") or [p["name"] for p in info.get("problems", [])])
+    missing = [p.name for p in suite.problems if known and p.name not in known]
+    if missing:
+        raise HarnessError(f"the harness lacks problems {missing}; the lab's scaffold is out of date")
+    # libm picks code paths by CPU, so results are bit-identical per CPU model, not across them.
+    secret_id = hashlib.sha256(harness.secret or b"").hexdigest()[:16]
+    cache_key = hashlib.sha256(f"{harness_version}|{toolchain_version}|{suite.key()}|{secret_id}|"
+                               f"{provenance.get('rustflags')}|{machine_info()['cpu']}".encode()).hexdigest()[:20]
+    cache_file = cache_dir / f"baselines-{suite.name}-{cache_key}.json"
+    baseline_trials: list[dict[str, Any]] | None = None
+    if cache_file.exists():
+        try:
+            baseline_trials = json.loads(cache_file.read_text())
+        except ValueError:
+            baseline_trials = None
+    optimizers = [CANDIDATE] + ([] if baseline_trials is not None else list(suite.baselines))
+    total = runs_per_optimizer(suite) * len(optimizers)
+    done = 0
+
+    def tick(_record: dict[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, f"{done}/{total} harness runs")
+
+    declared = await harness.declared()
+    candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick, knobs=declared["knobs"],
+                                           switched_off=switched_off)
+    if baseline_trials is None:
+        baseline_trials = []
+        for name in suite.baselines:
+            baseline_trials += await run_optimizer(harness, name, suite, tick)
+        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(baseline_trials))
+        tmp.replace(cache_file)
+        cache_state = "miss"
+    else:
+        cache_state = "hit"
+    timing = None if switched_off else await time_against_adam(harness, suite, candidate_trials, baseline_trials)
+    report = judge(suite, candidate_trials, baseline_trials, harness_version=harness_version,
+                   trials=done, cache_state=cache_state, seconds=time.perf_counter() - started,
+                   provenance={**provenance, "harness_version": harness_version,
+                               "machine": machine_info(), "tuning_seeds": list(suite.tuning_seeds),
+                               "eval_seeds": list(suite.eval_seeds), "lr_grid": list(suite.lr_grid),
+                               "suite_key": suite.key(), "instances_secret_sha256": secret_id})
+    if timing is not None:
+        report.time_ratio_vs_adam, report.timing = timing["ratio"], timing
+    return report, candidate_trials
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.system(), "python": platform.python_version()}

@@ -1,0 +1,80 @@
+"""The suites: which problems, step budgets, learning-rate grid and seeds a benchmark runs, and the baselines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+CANDIDATE = "candidate"
+BASELINES = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "lion")
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    name: str
+    steps: int
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    problems: tuple[ProblemSpec, ...]
+    lr_grid: tuple[float, ...]
+    tuning_seeds: tuple[int, ...]
+    eval_seeds: tuple[int, ...]
+    baselines: tuple[str, ...] = BASELINES
+    curve_points: int = 40
+    alpha: float = 0.05
+    hidden: bool = False  # a hidden suite's problems are never shown to the model
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def log_grid(low_exp: float, high_exp: float, per_decade: int) -> tuple[float, ...]:
+    count = round((high_exp - low_exp) * per_decade) + 1
+    return tuple(float(f"{10 ** (low_exp + i / per_decade):.6g}") for i in range(count))
+
+
+# Eight evaluation seeds: the smallest exact two-sided Wilcoxon p-value is then 2/256, which
+# survives a Holm correction over the suite's problems; five seeds could never reach p < 0.05.
+SUITES: dict[str, Suite] = {
+    "quick": Suite(
+        name="quick",
+        problems=(ProblemSpec("rosenbrock-10", 500), ProblemSpec("quadratic-ill-50", 300),
+                  ProblemSpec("logreg-breast-cancer", 300)),
+        lr_grid=log_grid(-4, 0, 2),
+        tuning_seeds=(0, 1),
+        eval_seeds=tuple(range(100, 108)),
+    ),
+    "standard": Suite(
+        name="standard",
+        problems=(ProblemSpec("rosenbrock-10", 1000), ProblemSpec("rosenbrock-50", 1000),
+                  ProblemSpec("rastrigin-10", 500), ProblemSpec("ackley-10", 500),
+                  ProblemSpec("quadratic-ill-50", 500), ProblemSpec("quadratic-ill-50-k1e5", 500),
+                  ProblemSpec("noisy-quadratic-50", 500), ProblemSpec("logreg-breast-cancer", 500),
+                  ProblemSpec("softmax-digits", 500), ProblemSpec("mlp-mnist1d", 500)),
+        lr_grid=log_grid(-4, 0.5, 2),
+        tuning_seeds=(0, 1, 2),
+        eval_seeds=tuple(range(200, 212)),
+    ),
+    # Other dimensions, rotations, datasets and seeds; run after a standard win, never listed to the
+    # model, so a candidate tuned to the suites it can see is caught here.
+    "holdout": Suite(
+        name="holdout",
+        problems=(ProblemSpec("rosenbrock-30", 1000), ProblemSpec("rastrigin-20", 500),
+                  ProblemSpec("ackley-30", 500), ProblemSpec("styblinski-tang-20", 500),
+                  ProblemSpec("quadratic-ill-100-k1e4", 500), ProblemSpec("noisy-quadratic-100", 500),
+                  ProblemSpec("softmax-wine", 300), ProblemSpec("softmax-mnist1d", 500)),
+        lr_grid=log_grid(-4, 0.5, 2),
+        tuning_seeds=(30, 31, 32),
+        eval_seeds=tuple(range(300, 312)),
+        hidden=True,
+    ),
+}
+PROFILE_TAUS = (1.0, 1.5, 2.0, 4.0, 10.0)
