@@ -99,7 +99,8 @@ class Harness:
         result = await self.sandbox.run([str(self.candidate), "knobs"], mounts=[Mount(self.candidate)],
                                         env={"PATH": "/usr/bin:/bin"}, cwd=Path("/tmp"), timeout=30)
         try:
-            answer = json.loads(result.stdout.decode().strip().splitlines()[0])
+            # The declaration is the last line: whatever the candidate's build() printed comes before it.
+            answer = json.loads(result.stdout.decode(errors="replace").strip().splitlines()[-1])
         except (ValueError, IndexError):
             raise HarnessError(f"the candidate's knobs could not be read: {result.killed_reason or result.returncode}"
                                ) from None
