@@ -145,15 +145,22 @@ def compare_variant(suite: Suite, full: list[dict[str, Any]], variant: list[dict
             "geomean_ratio": stats.geometric_mean([c.ratio for c in comparisons]), "problems": problems}
 
 
+REDISCOVERY_RTOL = 1e-3
+
+
 def rediscovery(candidate: list[dict[str, Any]], baselines: list[dict[str, Any]], suite: Suite) -> str | None:
-    """The baseline whose every evaluation curve the candidate reproduces to 1e-6 relative, if any."""
+    """The baseline whose every evaluation curve the candidate reproduces to 1e-3 relative, if any.
+
+    Not bit for bit: the same update rule written another way (`b1*m + (1-b1)*g` vs a lerp) differs
+    in the last bits, and chaotic problems at high rates (Rosenbrock at lr 1 on a rotated instance)
+    grow that to ~1e-5 over a run. A different optimizer does not stay within 0.1 % of every point."""
     def curves(rows: list[dict[str, Any]], name: str) -> dict[tuple[str, int], list[float]]:
         return {(r["problem"], r["seed"]): [stats.floored(p[1]) for p in (r.get("curve") or [])]
                 + [stats.floored(r["final_loss"])] for r in rows
                 if r["phase"] == "eval" and r["optimizer"] == name}
 
     def close(a: float, b: float) -> bool:
-        return (math.isinf(a) and math.isinf(b)) or abs(a - b) <= 1e-6 * max(abs(a), abs(b)) + 1e-12
+        return (math.isinf(a) and math.isinf(b)) or abs(a - b) <= REDISCOVERY_RTOL * max(abs(a), abs(b)) + 1e-12
 
     mine = curves(candidate, CANDIDATE)
     for name in suite.baselines:

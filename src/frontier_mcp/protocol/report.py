@@ -77,7 +77,8 @@ class BenchmarkReport(BaseModel):
         None, description="the time-per-step measurement: problem, pairs, medians (ns) and a 95% bootstrap "
                           "interval of the ratio")
     rediscovery_of: str | None = Field(
-        description="a baseline whose evaluation loss curves the candidate reproduces (1e-6 relative), if any")
+        description="a baseline whose evaluation loss curves the candidate reproduces (1e-3 relative at every "
+                    "point), if any")
     problems: list[ProblemResult]
     trials: int = Field(description="harness runs performed for this report (baselines from cache excluded)")
     baseline_cache: str = Field(description="hit or miss")
