@@ -40,7 +40,50 @@ use rules::*;
 pub use opts::Opts;
 
 /// Bumped whenever a baseline's update rule or defaults change.
-pub const BASELINES_VERSION: u32 = 1;
+pub const BASELINES_VERSION: u32 = 2;
+
+/// How a tuner searches a hyperparameter between its bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// Uniform between `low` and `high`.
+    Linear,
+    /// Uniform in log between `low` and `high` (both > 0): an epsilon, a weight decay.
+    Log,
+    /// Uniform in log of `1 - x` (a momentum or a beta: 0.9, 0.99 and 0.999 are evenly spaced).
+    LogOneMinus,
+}
+
+impl Scale {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::Linear => "linear",
+            Scale::Log => "log",
+            Scale::LogOneMinus => "log1m",
+        }
+    }
+}
+
+/// One hyperparameter a tuner may search (besides the learning rate, which is always tuned):
+/// an option of [`Baseline::defaults`], its range (which holds the default) and scale. This is a
+/// baseline's counterpart of a candidate's `knobs()`.
+#[derive(Clone, Copy, Debug)]
+pub struct Hyper {
+    pub name: &'static str,
+    pub low: f64,
+    pub high: f64,
+    pub scale: Scale,
+}
+
+const fn h(name: &'static str, low: f64, high: f64, scale: Scale) -> Hyper {
+    Hyper { name, low, high, scale }
+}
+
+use Scale::{Linear, Log, LogOneMinus};
+
+const MOMENTUM: Hyper = h("momentum", 0.5, 0.999, LogOneMinus);
+const BETA1: Hyper = h("beta1", 0.5, 0.99, LogOneMinus);
+const BETA2: Hyper = h("beta2", 0.9, 0.9999, LogOneMinus);
+const EPS: Hyper = h("eps", 1e-12, 1e-4, Log);
 
 /// One registered baseline.
 pub struct Baseline {
@@ -50,6 +93,10 @@ pub struct Baseline {
     pub about: &'static str,
     /// Every option it accepts with its default (PyTorch's; booleans are 0/1), in a fixed order.
     pub defaults: &'static [(&'static str, f64)],
+    /// The hyperparameters a tuner searches (the learning rate, warm-up and decay are searched for
+    /// everyone and are not listed): the usual ones of the method (AlgoPerf's baselines tune
+    /// momentum/betas, epsilon and weight decay), at most four, each with its default inside.
+    pub search: &'static [Hyper],
     /// Builds it from options already merged with `defaults`.
     pub build: fn(&Opts) -> Result<Box<dyn Optimizer>, String>,
 }
@@ -60,54 +107,63 @@ pub static BASELINES: &[Baseline] = &[
         name: "sgd",
         about: "torch.optim.SGD, plain gradient descent by default",
         defaults: &[("momentum", 0.0), ("dampening", 0.0), ("nesterov", 0.0), ("weight_decay", 0.0)],
+        search: &[],
         build: sgd::build,
     },
     Baseline {
         name: "momentum",
         about: "torch.optim.SGD with heavy-ball momentum 0.9",
         defaults: &[("momentum", 0.9), ("dampening", 0.0), ("nesterov", 0.0), ("weight_decay", 0.0)],
+        search: &[MOMENTUM],
         build: sgd::build,
     },
     Baseline {
         name: "nesterov",
         about: "torch.optim.SGD with Nesterov momentum 0.9",
         defaults: &[("momentum", 0.9), ("dampening", 0.0), ("nesterov", 1.0), ("weight_decay", 0.0)],
+        search: &[MOMENTUM],
         build: sgd::build,
     },
     Baseline {
         name: "adam",
         about: "torch.optim.Adam (weight decay as L2 added to the gradient; optional AMSGrad)",
         defaults: &[("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 0.0), ("amsgrad", 0.0)],
+        search: &[BETA1, BETA2, EPS],
         build: adam::build,
     },
     Baseline {
         name: "adamw",
         about: "torch.optim.AdamW (Adam with decoupled weight decay, 1e-2 by default)",
         defaults: &[("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 1e-2), ("amsgrad", 0.0)],
+        search: &[BETA1, BETA2, EPS, h("weight_decay", 1e-5, 1e-1, Log)],
         build: adam::build_adamw,
     },
     Baseline {
         name: "rmsprop",
         about: "torch.optim.RMSprop (optionally centered, with momentum)",
         defaults: &[("alpha", 0.99), ("eps", 1e-8), ("weight_decay", 0.0), ("momentum", 0.0), ("centered", 0.0)],
+        search: &[h("alpha", 0.9, 0.999, LogOneMinus), EPS, h("momentum", 0.0, 0.95, Linear)],
         build: rmsprop::build,
     },
     Baseline {
         name: "adagrad",
         about: "torch.optim.Adagrad (optional learning-rate decay and initial accumulator)",
         defaults: &[("lr_decay", 0.0), ("weight_decay", 0.0), ("initial_accumulator_value", 0.0), ("eps", 1e-10)],
+        search: &[h("eps", 1e-12, 1e-4, Log), h("initial_accumulator_value", 0.0, 1.0, Linear)],
         build: adagrad::build,
     },
     Baseline {
         name: "lion",
         about: "Lion (Chen et al. 2023) as lion-pytorch: sign of interpolated momentum",
         defaults: &[("beta1", 0.9), ("beta2", 0.99), ("weight_decay", 0.0)],
+        search: &[BETA1, h("beta2", 0.9, 0.999, LogOneMinus)],
         build: lion::build,
     },
     Baseline {
         name: "adamax",
         about: "torch.optim.Adamax (Adam with an infinity-norm second moment)",
         defaults: &[("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("weight_decay", 0.0)],
+        search: &[BETA1, BETA2, EPS],
         build: adamax::build,
     },
     Baseline {
@@ -121,6 +177,7 @@ pub static BASELINES: &[Baseline] = &[
             ("momentum_decay", 4e-3),
             ("decoupled_weight_decay", 0.0),
         ],
+        search: &[BETA1, BETA2, EPS],
         build: nadam::build,
     },
     Baseline {
@@ -133,18 +190,21 @@ pub static BASELINES: &[Baseline] = &[
             ("weight_decay", 0.0),
             ("decoupled_weight_decay", 0.0),
         ],
+        search: &[BETA1, BETA2, EPS],
         build: radam::build,
     },
     Baseline {
         name: "adadelta",
         about: "torch.optim.Adadelta (lr 1.0 is PyTorch's default)",
         defaults: &[("rho", 0.9), ("eps", 1e-6), ("weight_decay", 0.0)],
+        search: &[h("rho", 0.5, 0.999, LogOneMinus), h("eps", 1e-8, 1e-3, Log)],
         build: adadelta::build,
     },
     Baseline {
         name: "adafactor",
         about: "torch.optim.Adafactor (factored second moment for rank >= 2; eps1 = 0 means None)",
         defaults: &[("beta2_decay", -0.8), ("eps1", 0.0), ("eps2", 1e-3), ("d", 1.0), ("weight_decay", 0.0)],
+        search: &[h("beta2_decay", -1.0, -0.5, Linear), h("eps2", 1e-5, 1e-1, Log)],
         build: adafactor::build,
     },
 ];
@@ -162,6 +222,11 @@ pub fn names() -> Vec<&'static str> {
 /// `eps1 = 0` for adafactor means PyTorch's `None` (machine epsilon).
 pub fn defaults(name: &str) -> Option<Vec<(&'static str, f64)>> {
     find(name).map(|b| b.defaults.to_vec())
+}
+
+/// The hyperparameters a tuner may search for this baseline (see [`Baseline::search`]).
+pub fn search_space(name: &str) -> Option<&'static [Hyper]> {
+    find(name).map(|b| b.search)
 }
 
 /// The baseline's one-line description, for docs and listings.

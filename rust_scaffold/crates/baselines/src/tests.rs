@@ -87,3 +87,27 @@ fn deterministic_bits() {
         assert!(a.iter().all(|x| x.is_finite()), "{n}: {a:?}");
     }
 }
+
+/// Every searched hyperparameter is an option of its baseline, its range holds the default, its
+/// scale suits its bounds, and the baseline builds at both ends of every range.
+#[test]
+fn search_spaces_are_valid() {
+    for b in BASELINES {
+        assert!(b.search.len() <= 4, "{}", b.name);
+        for (i, hp) in b.search.iter().enumerate() {
+            assert!(b.search[..i].iter().all(|o| o.name != hp.name), "{} lists {} twice", b.name, hp.name);
+            let default = b.defaults.iter().find(|(k, _)| *k == hp.name).map(|(_, v)| *v);
+            let default = default.unwrap_or_else(|| panic!("{}: {} is not an option", b.name, hp.name));
+            assert!(hp.low < hp.high && (hp.low..=hp.high).contains(&default), "{}.{}", b.name, hp.name);
+            match hp.scale {
+                Scale::Log => assert!(hp.low > 0.0, "{}.{}", b.name, hp.name),
+                Scale::LogOneMinus => assert!(hp.high < 1.0, "{}.{}", b.name, hp.name),
+                Scale::Linear => {}
+            }
+            for v in [hp.low, hp.high] {
+                assert!(build(b.name, &[(hp.name.to_string(), v)]).is_ok(), "{}.{}={v}", b.name, hp.name);
+            }
+        }
+        assert_eq!(search_space(b.name).unwrap().len(), b.search.len());
+    }
+}

@@ -25,7 +25,7 @@ use remote::{RemoteCandidate, RemoteConfig};
 
 /// Bump whenever a problem, a baseline, the run protocol or the JSON output changes.
 /// It is pinned (with every problem's version and the baselines' version) by a test.
-pub const HARNESS_VERSION: &str = "2.0.0";
+pub const HARNESS_VERSION: &str = "2.1.0";
 
 /// A candidate optimizer's constructor (in-process: the harness's own tests).
 pub type Candidate = fn() -> Box<dyn Optimizer>;
@@ -159,12 +159,23 @@ pub fn list_json(candidate: &CandidateSource) -> String {
     }
     let opts: Vec<String> = optimizer_names(candidate).iter().map(|s| json::string(s)).collect();
     let mut defaults = json::Obj::new();
+    let mut search = json::Obj::new();
     for n in frontier_baselines::names() {
         let mut d = json::Obj::new();
         for (k, v) in frontier_baselines::defaults(n).expect("listed baseline") {
             d.f(k, v);
         }
         defaults.raw(n, &d.finish());
+        let space: Vec<String> = frontier_baselines::search_space(n)
+            .expect("listed baseline")
+            .iter()
+            .map(|hp| {
+                let mut o = json::Obj::new();
+                o.str("name", hp.name).f("low", hp.low).f("high", hp.high).str("scale", hp.scale.name());
+                o.finish()
+            })
+            .collect();
+        search.raw(n, &format!("[{}]", space.join(",")));
     }
     json::Obj::new()
         .str("harness_version", HARNESS_VERSION)
@@ -172,6 +183,7 @@ pub fn list_json(candidate: &CandidateSource) -> String {
         .raw("problems", &format!("[{}]", probs.join(",")))
         .raw("optimizers", &format!("[{}]", opts.join(",")))
         .raw("optimizer_defaults", &defaults.finish())
+        .raw("search_spaces", &search.finish())
         .finish()
 }
 

@@ -117,7 +117,9 @@ impl RunResult {
             .u("oracle_ns", self.oracle_ns)
             .opt_f("ns_per_step", self.ns_per_step())
             .u("dim", dim as u64)
-            .u("wall_ns", self.wall_ns);
+            .u("wall_ns", self.wall_ns)
+            .f("warmup", spec.warmup)
+            .str("decay", spec.decay.name());
         o.finish()
     }
 }
@@ -200,7 +202,8 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         let oracle = BatchOracle { problem, batch: bref, lens: &lens };
         // The budget lives in this process: a candidate in another one can neither read nor reset it.
         let left = spec.eval_budget.map_or(u64::MAX, |b| b.saturating_sub(res.grad_evals + res.loss_evals));
-        let ctx = StepContext::new(t, loss, spec.lr, &oracle)
+        // The schedule is the harness's: every optimizer sees lr_t = lr * schedule(evaluations spent).
+        let ctx = StepContext::new(t, loss, spec.lr_at(res.grad_evals + res.loss_evals), &oracle)
             .with_knobs(&knobs)
             .with_switched_off(&spec.switched_off)
             .with_budget(left);

@@ -106,9 +106,9 @@ fn version_table_is_pinned() {
                   styblinski-tang-10@1 quadratic-ill-50@1 quadratic-ill-50-k1e5@1 noisy-quadratic-50@1 \
                   logreg-breast-cancer@1 softmax-digits@1 mlp-digits@1 mlp-wine@1 softmax-mnist1d@1 \
                   mlp-mnist1d@1 rosenbrock-30@1 rastrigin-20@1 ackley-30@1 styblinski-tang-20@1 \
-                  quadratic-ill-100-k1e4@1 noisy-quadratic-100@1 softmax-wine@1 baselines@1";
+                  quadratic-ill-100-k1e4@1 noisy-quadratic-100@1 softmax-wine@1 baselines@2";
     assert_eq!(table.join(" "), pinned, "a version changed: bump HARNESS_VERSION and update this pin");
-    assert_eq!(HARNESS_VERSION, "2.0.0");
+    assert_eq!(HARNESS_VERSION, "2.1.0");
 }
 
 /// Curious spends 1 loss + 3 gradient evaluations of its own per step (hvp = 2), on top of the
@@ -225,4 +225,35 @@ fn an_oracle_call_past_the_budget_voids_the_run() {
     let out = one(line, Some(|| Box::new(Frugal)));
     assert!(out.contains(r#""error":null"#) && out.contains(r#""budget_exhausted":true"#), "{out}");
     assert!(out.contains(r#""steps_done":25,"#) && out.contains(r#""grad_evals":100,"#), "{out}");
+}
+
+/// Checks, at every step, that ctx.lr is the plan's lr times the harness's schedule.
+struct ScheduleProbe;
+impl Optimizer for ScheduleProbe {
+    fn step(&mut self, p: &mut [Tensor], g: &[Tensor], ctx: &StepContext) {
+        let want = 0.001 * crate::plan::schedule(0.2, crate::plan::Decay::Cosine, ctx.step, 50);
+        assert_eq!(ctx.lr.to_bits(), want.to_bits(), "step {}: lr {} != {}", ctx.step, ctx.lr, want);
+        for (x, d) in p[0].data.iter_mut().zip(&g[0].data) {
+            *x -= ctx.lr * d;
+        }
+    }
+}
+
+/// The harness applies the schedule to every optimizer alike; the defaults change nothing, bit for bit.
+#[test]
+fn schedules_reach_the_optimizer_and_default_to_constant() {
+    let out = one("id=1 optimizer=candidate problem=quadratic-ill-50 lr=0.001 seed=1 steps=50 warmup=0.2 decay=cosine",
+                  Some(|| Box::new(ScheduleProbe)));
+    assert!(out.contains(r#""error":null"#) && out.contains(r#""steps_done":50,"#), "{out}");
+    assert!(out.contains(r#""warmup":0.2,"decay":"cosine""#), "{out}");
+    let strip = |s: String| s.split(r#","optimizer_ns""#).next().unwrap().to_string();
+    for o in ["sgd", "adam", "lion"] {
+        let echo = one(&format!("id=2 optimizer={o} problem=quadratic-ill-50 lr=0.01 seed=3 steps=4"), None);
+        assert!(echo.ends_with(r#""warmup":0.0,"decay":"constant"}"#), "{echo}");
+        let line = format!("id=2 optimizer={o} problem=quadratic-ill-50 lr=0.01 seed=3 steps=40");
+        let plain = strip(one(&line, None));
+        assert_eq!(plain, strip(one(&format!("{line} warmup=0 decay=constant"), None)));
+        let decayed = strip(one(&format!("{line} decay=linear"), None));
+        assert_ne!(plain, decayed, "{o}");
+    }
 }
