@@ -9,7 +9,7 @@ from typing import Any
 from frontier_mcp import holdout
 from frontier_mcp.archive import Archive
 from frontier_mcp.protocol import SuiteSummary, holdout_passed
-from frontier_mcp.tools.record_result import refusal
+from frontier_mcp.tools.record_result import Claim, refusal
 
 
 def experiment(archive: Archive, pairing: int, name: str, parent: int | None = None) -> int:
@@ -30,8 +30,9 @@ def test_the_gate_needs_no_loss_and_a_geometric_mean_below_one() -> None:
     assert not holdout_passed(1, 0.1)
     assert not holdout_passed(0, 1.0)
     assert not holdout_passed(0, None)
-    shown = SuiteSummary(suite="holdout", passed=True, problems=8).model_dump()
-    assert set(shown) == {"suite", "passed", "problems"}  # one bit, and how many problems it covered
+    shown = SuiteSummary(suite="holdout", passed=True, classes={"smooth": True}, problems=8).model_dump()
+    # A bit overall and a bit per class, and how many problems they cover: no numbers.
+    assert set(shown) == {"suite", "passed", "classes", "problems"}
 
 
 def test_the_budget_counts_a_lineage_and_the_lab_over_the_last_day(tmp_path: Path) -> None:
@@ -58,15 +59,22 @@ def test_the_budget_counts_a_lineage_and_the_lab_over_the_last_day(tmp_path: Pat
     archive.close()
 
 
+def klass(outcome: str, p: float = 1e-6, pairs: int = 48) -> dict[str, Any]:
+    return {"outcome": outcome, "geomean_ratio": 0.5 if outcome == "win" else 2.0, "wins": 1, "ties": 3,
+            "losses": 0 if outcome in ("win", "tie") else 1, "pooled_p": p, "pairs": pairs}
+
+
 def standard(outcome: str = "win", job: str = "job-1") -> dict[str, Any]:
     return {"benchmark_run_id": 1, "job_id": job, "suite": "standard", "outcome": outcome, "geomean_ratio": 0.5,
-            "wins": 3, "ties": 7, "losses": 0, "rediscovery_of": None}
+            "wins": 3, "ties": 7, "losses": 0, "rediscovery_of": None, "pooled_p": 1e-4, "pairs": 120,
+            "classes": {"smooth": klass("win"), "stochastic": klass("mixed", p=0.3)}}
 
 
 def test_a_win_is_refused_with_the_reason_for_each_failing_condition() -> None:
     never_running = lambda job_id: False  # noqa: E731
     gate = {"benchmark_run_id": 2, "job_id": "job-1", "suite": "holdout"}
-    assert refusal("win", {"benchmarks": [standard(), {**gate, "passed": True}]}, never_running) is None
+    claim = refusal("win", {"benchmarks": [standard(), {**gate, "passed": True}]}, never_running)
+    assert claim == Claim(scope="all", p_value=1e-4, pairs=120)
     not_passed = refusal("win", {"benchmarks": [standard(), {**gate, "passed": False}]}, never_running)
     assert not_passed and "did not pass the hidden holdout gate" in not_passed
     not_consulted = refusal("win", {"benchmarks": [standard()]}, never_running)
@@ -79,3 +87,21 @@ def test_a_win_is_refused_with_the_reason_for_each_failing_condition() -> None:
     lost = refusal("win", {"benchmarks": [standard("mixed"), {**gate, "passed": True}]}, never_running)
     assert lost and "measured 'mixed'" in lost
     assert "holdout" not in (refusal("win", {"benchmarks": [standard("loss")]}, never_running) or "")
+
+
+def test_a_claim_scoped_to_classes_needs_each_class_won_on_standard_and_holdout() -> None:
+    never_running = lambda job_id: False  # noqa: E731
+    gate = {"benchmark_run_id": 2, "job_id": "job-1", "suite": "holdout", "passed": False,
+            "classes": {"smooth": True, "stochastic": False}}
+    mixed = standard("mixed")
+    assert "classes=[" in str(refusal("win", {"benchmarks": [mixed, gate]}, never_running))
+    scoped = refusal("win", {"benchmarks": [mixed, gate]}, never_running, ["smooth"])
+    assert scoped == Claim(scope="smooth", p_value=1e-6, pairs=48)
+    both = refusal("win", {"benchmarks": [mixed, gate]}, never_running, ["smooth", "stochastic"])
+    assert isinstance(both, str) and "does not support a win on stochastic" in both
+    unknown = refusal("win", {"benchmarks": [mixed, gate]}, never_running, ["neural"])
+    assert isinstance(unknown, str) and "unknown or unmeasured" in unknown
+    gate_failed = {**gate, "classes": {"smooth": False}}
+    refused = refusal("win", {"benchmarks": [mixed, gate_failed]}, never_running, ["smooth"])
+    assert isinstance(refused, str) and "holdout gate for smooth" in refused
+    assert "scopes a claim" in str(refusal("loss", {"benchmarks": [mixed]}, never_running, ["smooth"]))

@@ -24,8 +24,8 @@ def tables(path: Path) -> dict[str, str]:
 
 
 def test_schema_version_is_the_number_of_migrations() -> None:
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 3
-    assert [m.__name__ for m in MIGRATIONS] == ["create_tables", "add_leader", "add_ablations"]
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 4
+    assert [m.__name__ for m in MIGRATIONS] == ["create_tables", "add_leader", "add_ablations", "add_claim_tests"]
 
 
 def test_migrating_one_step_at_a_time_equals_migrating_at_once(tmp_path: Path) -> None:

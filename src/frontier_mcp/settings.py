@@ -71,6 +71,8 @@ class Settings(BaseModel):
         "local", description="Where harness processes run: local processes, or Ray tasks (needs frontier-mcp[ray]).")
     ray_address: str | None = Field(None, description="Ray cluster to join (auto, host:port, ray://host:10001); "
                                     "default: RAY_ADDRESS, else a running local Ray, else a new one.")
+    fdr_alpha: float = Field(0.05, gt=0, lt=1, description="The false discovery rate the lab's recorded wins are "
+                                                           "held to (online, LORD++): the archive-wide alpha.")
 
     @field_validator("home", mode="before")
     @classmethod
@@ -88,7 +90,8 @@ class Settings(BaseModel):
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     keys = {"HOME": "home", "CARGO": "cargo", "BWRAP": "bwrap", "WAIT_SECONDS": "wait_seconds",
-            "WORKERS": "workers", "NATIVE_CPU": "native_cpu", "RUNNER": "runner", "RAY_ADDRESS": "ray_address"}
+            "WORKERS": "workers", "NATIVE_CPU": "native_cpu", "RUNNER": "runner", "RAY_ADDRESS": "ray_address",
+            "FDR_ALPHA": "fdr_alpha"}
     for env_key, field in keys.items():
         if (value := environ.get(ENV_PREFIX + env_key)) not in (None, ""):
             out[field] = value

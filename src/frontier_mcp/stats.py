@@ -145,12 +145,69 @@ def compare(candidate: Sequence[float | None], baseline: Sequence[float | None])
                       candidate_better=better, baseline_better=worse)
 
 
-def outcome_of(adjusted_p: float, ratio_value: float, alpha: float) -> str:
-    if adjusted_p < alpha and ratio_value < 1.0:
+# The smallest improvement a verdict may call a win: the paired interval of the ratio must lie
+# entirely below it (and entirely above its inverse for a loss that needs no test).
+MIN_EFFECT = 0.95
+
+
+def paired_log_ratios(candidate: Sequence[float | None], baseline: Sequence[float | None]) -> np.ndarray:
+    """Per-seed log(candidate / baseline) on floored losses; a divergence is the capped ratio."""
+    cap = math.log(RATIO_CAP)
+    out = []
+    for c, b in zip(candidate, baseline, strict=True):
+        fc, fb = floored(c), floored(b)
+        if math.isinf(fc) and math.isinf(fb):
+            out.append(0.0)
+        elif math.isinf(fc) or math.isinf(fb):
+            out.append(cap if math.isinf(fc) else -cap)
+        else:
+            out.append(max(-cap, min(cap, math.log(fc) - math.log(fb))))
+    return np.asarray(out, dtype=float)
+
+
+def paired_ratio_ci(candidate: Sequence[float | None], baseline: Sequence[float | None], *,
+                    confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median per-seed ratio candidate / baseline (divergences
+    capped at RATIO_CAP), deterministic."""
+    logs = paired_log_ratios(candidate, baseline)
+    if len(logs) == 0:
+        return (math.nan, math.nan)
+    low, high = _median_ci(tuple(float(x) for x in logs), confidence, 0)
+    return float(math.exp(low)), float(math.exp(high))
+
+
+def outcome_of(adjusted_p: float, ratio_value: float, alpha: float, ci: tuple[float, float] | None = None,
+               min_effect: float = MIN_EFFECT) -> str:
+    """win: significant and the whole interval below `min_effect`; loss: significantly worse, or the
+    whole interval above 1/`min_effect` (worse by more than the smallest effect, even underpowered)."""
+    low, high = ci if ci is not None else (ratio_value, ratio_value)
+    if adjusted_p < alpha and ratio_value < 1.0 and high < min_effect:
         return "win"
-    if adjusted_p < alpha and ratio_value > 1.0:
+    if (adjusted_p < alpha and ratio_value > 1.0) or low > 1.0 / min_effect:
         return "loss"
     return "tie"
+
+
+def pooled_improvement_p(log_ratios: Sequence[float]) -> float:
+    """One-sided p-value that the candidate is better (log ratios below 0), pooled over every
+    (problem, seed) pair of a claim: the Wilcoxon signed-rank test on the pooled pairs."""
+    diff = np.asarray(log_ratios, dtype=float)
+    diff = np.where(np.abs(diff) <= TIE_LOG_TOLERANCE, 0.0, diff)
+    if len(diff) == 0 or np.all(diff == 0):
+        return 1.0
+    from scipy import stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = stats.wilcoxon(diff, zero_method="wilcox", alternative="less",
+                           method="exact" if np.count_nonzero(diff) <= 50 else "approx").pvalue
+    return float(p) if math.isfinite(p) else 1.0
+
+
+def pairs_needed(level: float) -> int:
+    """The fewest untied pairs with which a one-sided signed-rank test can reach `level` at all
+    (when every pair favours the candidate its p-value is 2^-n)."""
+    return max(1, math.ceil(math.log2(1.0 / level))) if level > 0 else 10**9
 
 
 def overall_outcome(outcomes: Sequence[str]) -> str:

@@ -8,7 +8,8 @@ from .errors import ArchiveError
 from .records import ExperimentSummary, PairingRow, Relatives, is_hidden
 from .schema import HIDDEN_SQL
 
-TABLES = ("pairings", "experiments", "builds", "benchmark_runs", "trials", "verdicts", "jobs", "ablations")
+TABLES = ("pairings", "experiments", "builds", "benchmark_runs", "trials", "verdicts", "jobs", "ablations",
+          "claim_tests")
 
 
 class Queries:
@@ -251,3 +252,8 @@ class Queries:
 
     def counts(self) -> dict[str, int]:
         return {table: self.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"] for table in TABLES}
+
+    def next_claim_position(self) -> tuple[int, list[int]]:
+        """The position the next lab-wide claim test would take, and the positions of discoveries so far."""
+        rows = self.query("SELECT discovery FROM claim_tests ORDER BY id")
+        return len(rows) + 1, [i + 1 for i, row in enumerate(rows) if row["discovery"]]

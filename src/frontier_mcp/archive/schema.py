@@ -158,7 +158,22 @@ def add_ablations(db: sqlite_utils.Database) -> None:
     )""", "CREATE INDEX idx_ablations_experiment ON ablations(experiment_id)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [create_tables, add_leader, add_ablations]
+def add_claim_tests(db: sqlite_utils.Database) -> None:
+    """4: claim_tests: every claim of a win tested against the lab's online error control (LORD++)."""
+    _run(db, """
+    CREATE TABLE claim_tests (
+        id INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        scope TEXT NOT NULL,
+        p_value REAL NOT NULL,
+        level REAL NOT NULL,
+        discovery INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    )""", "CREATE INDEX idx_claim_tests_experiment ON claim_tests(experiment_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [create_tables, add_leader, add_ablations,
+                                                            add_claim_tests]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +285,20 @@ class Archive(Queries):
                     "experiment_id": experiment_id, "job_id": job_id, "suite": suite, "switch": switch,
                     "mattered": int(result["mattered"]), "geomean_ratio": result["geomean_ratio"],
                     "summary": json.dumps(result), "created_at": time.time()})
+
+    def add_claim_test(self, experiment_id: int, *, scope: str, p_value: float,
+                       level_of: Callable[[int, list[int]], float]) -> dict[str, Any]:
+        """Test a claim as the next in the lab's online sequence: `level_of(t, discoveries)` gives the
+        t-th test's level from the positions of earlier discoveries; read and write in one transaction,
+        so two servers never test at the same position."""
+        with self.transaction():
+            earlier = self.db.execute("SELECT discovery FROM claim_tests ORDER BY id").fetchall()
+            position = len(earlier) + 1
+            level = level_of(position, [i + 1 for i, (found,) in enumerate(earlier) if found])
+            discovery = p_value <= level
+            self._insert("claim_tests", {"experiment_id": experiment_id, "scope": scope, "p_value": p_value,
+                                         "level": level, "discovery": int(discovery), "created_at": time.time()})
+            return {"test": position, "level": level, "p_value": p_value, "discovery": discovery}
 
     def add_verdict(self, experiment_id: int, *, verdict: str, benchmark_run_id: int | None,
                     notes: str, lessons: str, evidence: dict[str, Any]) -> int:

@@ -8,7 +8,8 @@ from collections import defaultdict
 from typing import Any
 
 from .. import stats
-from .report import BenchmarkReport, OptimizerSummary, ProblemResult
+from .classes import class_of
+from .report import BenchmarkReport, ClassVerdict, OptimizerSummary, ProblemResult, class_outcome
 from .suites import CANDIDATE, PROFILE_TAUS, ProblemSpec, Suite
 
 
@@ -60,29 +61,35 @@ def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[st
         cand_rows = evals[(CANDIDATE, spec.name)]
         summaries = {name: _summary(name, evals[(name, spec.name)]) for name in suite.baselines}
         best = min(suite.baselines, key=lambda n: (stats.floored(summaries[n].median_final_loss), n))
-        comparison = stats.compare([r["final_loss"] for r in cand_rows],
-                                   [r["final_loss"] for r in evals[(best, spec.name)]])
+        mine_finals = [r["final_loss"] for r in cand_rows]
+        best_finals = [r["final_loss"] for r in evals[(best, spec.name)]]
+        comparison = stats.compare(mine_finals, best_finals)
+        paired = len(mine_finals) == len(best_finals)
         steps = _steps_to_target(spec, optimizers, evals)
         for name in optimizers:
             costs[name].append(max(1.0, steps["by_optimizer"][name]))
         partial.append({"spec": spec, "cand": _summary(CANDIDATE, cand_rows), "best": best,
+                        "logs": stats.paired_log_ratios(mine_finals, best_finals) if paired else None,
+                        "ci": stats.paired_ratio_ci(mine_finals, best_finals) if paired else None,
                         "baselines": list(summaries.values()), "cmp": comparison, "steps": steps,
                         "curves": {CANDIDATE: _median_curve(cand_rows, 12),
                                    best: _median_curve(evals[(best, spec.name)], 12)}})
     adjusted = stats.holm([item["cmp"].p_value for item in partial])
     results: list[ProblemResult] = []
     for item, p_holm in zip(partial, adjusted, strict=True):
-        cmp, steps, best = item["cmp"], item["steps"], item["best"]
+        cmp, steps, best, ci = item["cmp"], item["steps"], item["best"], item["ci"]
         mine, theirs = steps["by_optimizer"][CANDIDATE], steps["by_optimizer"][best]
         results.append(ProblemResult(
             problem=item["spec"].name, steps=item["spec"].steps, candidate=item["cand"],
             best_baseline=best, baselines=item["baselines"], ratio=cmp.ratio, p_value=cmp.p_value,
-            p_holm=p_holm, outcome=stats.outcome_of(p_holm, cmp.ratio, suite.alpha),
+            p_holm=p_holm, ratio_ci=list(ci) if ci else None, problem_class=class_of(item["spec"].name),
+            outcome=stats.outcome_of(p_holm, cmp.ratio, suite.alpha, ci),
             target_loss=steps["target"], steps_to_target=_finite(mine), best_baseline_steps=_finite(theirs),
             speedup=(theirs / mine) if math.isfinite(mine) and math.isfinite(theirs) and mine > 0 else None,
             curves=item["curves"]))
     outcomes = [r.outcome for r in results]
     speedups = [r.speedup for r in results if r.speedup is not None]
+    pooled = [float(x) for item in partial if item["logs"] is not None for x in item["logs"]]
     return BenchmarkReport(
         suite=suite.name, harness_version=harness_version, outcome=stats.overall_outcome(outcomes),
         wins=outcomes.count("win"), ties=outcomes.count("tie"), losses=outcomes.count("loss"),
@@ -91,8 +98,27 @@ def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[st
         reached_target=f"{sum(r.steps_to_target is not None for r in results)}/{len(results)}",
         performance_profile=stats.performance_profile(costs, PROFILE_TAUS),
         indistinguishable_from=indistinguishable(suite, evals), time_ratio_vs_adam=None,
-        rediscovery_of=rediscovery(candidate, baselines, suite), problems=results, trials=trials,
+        rediscovery_of=rediscovery(candidate, baselines, suite), problems=results,
+        classes=class_verdicts(results, {item["spec"].name: item["logs"] for item in partial}),
+        pooled_p=stats.pooled_improvement_p(pooled), pairs=sum(1 for x in pooled if abs(x) > stats.TIE_LOG_TOLERANCE),
+        trials=trials,
         baseline_cache=cache_state, seconds=seconds, provenance=provenance)
+
+
+def class_verdicts(results: list[ProblemResult], logs: dict[str, Any]) -> dict[str, ClassVerdict]:
+    """Per class: its problems' outcomes, geometric-mean ratio and the pooled one-sided test."""
+    verdicts: dict[str, ClassVerdict] = {}
+    for name in dict.fromkeys(r.problem_class for r in results):
+        members = [r for r in results if r.problem_class == name]
+        outcomes = [r.outcome for r in members]
+        pooled = [float(x) for r in members if logs.get(r.problem) is not None for x in logs[r.problem]]
+        geomean = stats.geometric_mean([r.ratio for r in members])
+        verdicts[name] = ClassVerdict(
+            outcome=class_outcome(outcomes, geomean), problems=[r.problem for r in members],
+            wins=outcomes.count("win"), ties=outcomes.count("tie"), losses=outcomes.count("loss"),
+            geomean_ratio=geomean, pooled_p=stats.pooled_improvement_p(pooled),
+            pairs=sum(1 for x in pooled if abs(x) > stats.TIE_LOG_TOLERANCE))
+    return verdicts
 
 
 def _finite(value: float) -> float | None:

@@ -32,7 +32,12 @@ class ProblemResult(BaseModel):
     ratio: float = Field(description="candidate median final loss / best baseline's (<1 means better)")
     p_value: float = Field(description="paired Wilcoxon signed-rank test on log final losses vs best baseline")
     p_holm: float = Field(description="p_value after Holm correction across the suite's problems")
-    outcome: str = Field(description="win, tie or loss at the suite's alpha")
+    ratio_ci: list[float] | None = Field(
+        None, description="95% paired bootstrap interval of the median per-seed ratio candidate / best baseline "
+                          "(a diverged run counts as the capped ratio 1e12)")
+    problem_class: str = Field("", description="the class of the problem (smooth, multimodal, stochastic, neural)")
+    outcome: str = Field(description="win: p_holm < alpha and the whole ratio interval below 0.95; loss: "
+                                     "significantly worse, or the whole interval above 1/0.95; else tie")
     target_loss: float = Field(description="loss at 95% (log scale) of the best optimizer's progress")
     steps_to_target: float | None = Field(description="candidate's median steps to target_loss (null: not reached)")
     best_baseline_steps: float | None = Field(description="best baseline's median steps to target_loss")
@@ -41,17 +46,43 @@ class ProblemResult(BaseModel):
         description="median loss curve [step, loss] of the candidate and the best baseline")
 
 
+class ClassVerdict(BaseModel):
+    """The verdict on one class of problems: what a claim scoped to that class rests on."""
+
+    outcome: str = Field(description="win (some problem won, none lost, geometric-mean ratio below 1), loss, "
+                                     "mixed or tie")
+    problems: list[str]
+    wins: int
+    ties: int
+    losses: int
+    geomean_ratio: float | None
+    pooled_p: float = Field(description="one-sided Wilcoxon p-value that the candidate is better, pooled over "
+                                        "every (problem, seed) pair of the class")
+    pairs: int = Field(description="untied (problem, seed) pairs in the pooled test")
+
+
+def class_outcome(outcomes: list[str], geomean_ratio: float | None) -> str:
+    wins, losses = outcomes.count("win"), outcomes.count("loss")
+    if wins and not losses:
+        return "win" if geomean_ratio is not None and geomean_ratio < 1.0 else "tie"
+    if losses and not wins:
+        return "loss"
+    return "mixed" if wins and losses else "tie"
+
+
 class SuiteSummary(BaseModel):
-    """What the model may see of a hidden suite: one bit, whether its gate passed. Not the problems,
-    not per-problem or aggregate wins and losses: each of those would let a candidate be fitted to it."""
+    """What the model may see of a hidden suite: whether its gate passed, overall and per class. Not
+    the problems, not per-problem or aggregate wins and losses: each would let a candidate be fitted to it."""
 
     suite: str
-    passed: bool = Field(description="no significant loss and a geometric-mean loss ratio below 1")
+    passed: bool = Field(description="no loss and a geometric-mean loss ratio below 1")
+    classes: dict[str, bool] = Field(default_factory=dict,
+                                     description="per class: no loss there and a geometric-mean ratio below 1")
     problems: int
 
 
 def holdout_passed(losses: int, geomean_ratio: float | None) -> bool:
-    """The holdout gate: no significant loss, and better than the best baseline on geometric mean."""
+    """The holdout gate: no loss, and better than the best baseline on geometric mean."""
     return losses == 0 and geomean_ratio is not None and geomean_ratio < 1.0
 
 
@@ -80,6 +111,10 @@ class BenchmarkReport(BaseModel):
         description="a baseline whose evaluation loss curves the candidate reproduces (1e-3 relative at every "
                     "point), if any")
     problems: list[ProblemResult]
+    classes: dict[str, ClassVerdict] = Field(default_factory=dict, description="the verdict per problem class")
+    pooled_p: float | None = Field(None, description="one-sided Wilcoxon p-value that the candidate is better, "
+                                                     "pooled over every (problem, seed) pair of the suite")
+    pairs: int = Field(0, description="untied (problem, seed) pairs in the pooled test")
     trials: int = Field(description="harness runs performed for this report (baselines from cache excluded)")
     baseline_cache: str = Field(description="hit or miss")
     seconds: float
@@ -87,4 +122,6 @@ class BenchmarkReport(BaseModel):
 
     def summary(self) -> SuiteSummary:
         return SuiteSummary(suite=self.suite, passed=holdout_passed(self.losses, self.geomean_ratio),
+                            classes={name: holdout_passed(c.losses, c.geomean_ratio)
+                                     for name, c in self.classes.items()},
                             problems=len(self.problems))
