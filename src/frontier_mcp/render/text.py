@@ -91,17 +91,26 @@ def render_table(report: BenchmarkReport) -> str:
                  f"baseline = {_fmt(report.geomean_speedup)}; performance profile (tau=1,2,10): "
                  + ", ".join(f"{k} {v['1']:.2f}/{v['2']:.2f}/{v['10']:.2f}"
                              for k, v in report.performance_profile.items() if k in ("candidate", "adam", "sgd")))
+    if report.classes:
+        lines.append("By class (a win there can be claimed with record_result(..., classes=[...])): " + "; ".join(
+            f"{name} {c.outcome} ({c.wins}W/{c.ties}T/{c.losses}L, geomean {_fmt(c.geomean_ratio)}, pooled p "
+            f"{c.pooled_p:.2g} over {c.pairs} pairs)" for name, c in report.classes.items()))
     lines.append(f"{'problem':<24} {'cand lr':>8} {'cand loss':>10} {'best baseline':>14} {'base loss':>10} "
-                 f"{'ratio':>8} {'p(holm)':>8} {'div':>4} {'speedup':>8} {'test acc c/b':>12} outcome")
+                 f"{'ratio':>8} {'95% CI':>17} {'p(holm)':>8} {'div':>4} {'speedup':>8} {'test acc c/b':>12} outcome")
     for r in report.problems:
         best = next(b for b in r.baselines if b.optimizer == r.best_baseline)
         accuracy = (f"{_fmt(r.candidate.median_test_accuracy)}/{_fmt(best.median_test_accuracy)}"
                     if best.median_test_accuracy is not None else "-")
         lines.append(f"{r.problem:<24} {r.candidate.lr:>8.3g} {_fmt(r.candidate.median_final_loss):>10} "
                      f"{r.best_baseline:>14} {_fmt(best.median_final_loss):>10} {_fmt(r.ratio):>8} "
-                     f"{r.p_holm:>8.3g} {r.candidate.diverged:>4} {_fmt(r.speedup):>8} {accuracy:>12} {r.outcome}")
+                     f"{_interval(r.ratio_ci):>17} {r.p_holm:>8.3g} {r.candidate.diverged:>4} "
+                     f"{_fmt(r.speedup):>8} {accuracy:>12} {r.outcome}")
     return "\n".join(lines)
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
+
+
+def _interval(ci: list[float] | None) -> str:
+    return "-" if not ci else f"[{ci[0]:.3g}, {ci[1]:.3g}]"

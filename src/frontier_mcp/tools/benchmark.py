@@ -36,7 +36,8 @@ class BenchmarkStatus(BaseModel):
     benchmark_run_id: int | None = Field(None, description="archive id of the finished run")
     report: BenchmarkReport | None = Field(None, description="present when status is done")
     holdout: SuiteSummary | None = Field(
-        None, description="after a win on 'standard': whether the hidden holdout gate passed (nothing else is shown)")
+        None, description="after a win on 'standard' (overall or in some class): whether the hidden holdout gate "
+                          "passed, overall and per class (nothing else is shown)")
     holdout_budget: str | None = Field(
         None, description="after a win on 'standard': how many holdout consultations are left, or why none ran")
     error: str | None = None
@@ -68,7 +69,8 @@ async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name:
 
     report, run_id = await run_suite(suite_name)
     result: dict = {"benchmark_run_id": run_id, "report": report, "holdout": None, "holdout_budget": None}
-    if suite_name == WIN_SUITE and report.outcome == "win":
+    # A scoped claim needs its class's holdout too: consult it after any class won, not only the suite.
+    if suite_name == WIN_SUITE and (report.outcome == "win" or any(c.outcome == "win" for c in report.classes.values())):
         allowance = holdout.budget(rt.archive, experiment["id"])
         if allowance.available:
             hidden, _ = await run_suite("holdout")
@@ -119,8 +121,11 @@ def describe(job: Job) -> CallToolResult:
         text = (f"Benchmark {job.id} done in {report.seconds:.1f} s ({report.trials} harness runs, baseline "
                 f"cache {report.baseline_cache}).\n{render_table(report)}")
         if status.holdout is not None:
+            per_class = ", ".join(f"{name} {'passed' if ok else 'not passed'}"
+                                  for name, ok in status.holdout.classes.items())
             text += (f"\nHidden holdout gate ({status.holdout.problems} problems not shown): "
-                     f"{'PASSED' if status.holdout.passed else 'NOT PASSED'}.")
+                     f"{'PASSED' if status.holdout.passed else 'NOT PASSED'}" + (f"; per class: {per_class}." if
+                                                                                  per_class else "."))
         if status.holdout_budget:
             text += f"\nHoldout: {status.holdout_budget}."
         text += f"\nNext: {next_step}."
@@ -145,7 +150,7 @@ def register(server: MCPServer) -> None:
             description="How long to wait for the result before returning a job id (default: the server's "
                         "setting, under a minute).", ge=0, le=600)] = None,
     ) -> Annotated[CallToolResult, BenchmarkStatus]:
-        """Run the benchmark protocol on a compiled experiment (after a win on 'standard', a hidden holdout suite runs too, a limited number of times per lineage and day, and tells only whether its gate passed): every optimizer (the candidate and the baselines SGD, momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad, Lion) gets its learning rate tuned on the same log-spaced grid on tuning seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best baseline's, their ratio, a paired Wilcoxon p-value (Holm-corrected), loss curves and time per step. Long runs return a job id; poll it with job_status."""
+        """Run the benchmark protocol on a compiled experiment (after a win on 'standard', overall or in a problem class, a hidden holdout suite runs too, a limited number of times per lineage and day, and tells only whether its gate passed, overall and per class): every optimizer (the candidate and the baselines SGD, momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad, Lion) gets its learning rate tuned on the same log-spaced grid on tuning seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best baseline's, their ratio with a paired 95% interval, a paired Wilcoxon p-value (Holm-corrected) and the outcome (a win needs the whole interval below 0.95), a verdict per problem class (smooth, multimodal, stochastic, neural), loss curves and time per step. Long runs return a job id; poll it with job_status."""
         rt = runtime(ctx)
         experiment = require_built(rt, experiment_id)
         if rt.archive.verdict(experiment_id) is not None:
