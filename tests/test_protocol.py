@@ -288,3 +288,30 @@ async def test_ablation_finds_which_mechanism_mattered(client: Client, lab_home:
     refused = await call_error(client, "ablate", {"experiment_id": (await benchmarked(
         client, "no_switches", RETYPED_ADAM.replace("PaperAdam", "NoSwitch"), "quick"))[0]})
     assert "declares no switches" in refused
+
+
+LBFGS = (Path(__file__).parent / "candidates" / "lbfgs.rs").read_text()
+
+
+async def test_lbfgs_records_a_win_scoped_to_smooth_problems_and_is_refused_an_overall_win(client: Client) -> None:
+    exp_id, status = await benchmarked(client, "lbfgs_scoped", LBFGS, "standard")
+    report = status["report"]
+    smooth = report["classes"]["smooth"]
+    assert smooth["outcome"] == "win", report["classes"]
+    assert all(p["outcome"] == "win" and p["ratio_ci"][1] < 0.95 for p in report["problems"]
+               if p["problem_class"] == "smooth"), [(p["problem"], p["ratio_ci"]) for p in report["problems"]]
+    holdout = status["holdout"]
+    assert holdout is not None and holdout["classes"]["smooth"] is True, holdout
+    assert set(holdout) == {"suite", "passed", "classes", "problems"}  # bits, never the hidden numbers
+    # Quasi-Newton curvature from minibatch gradients is noise: not a win everywhere.
+    assert report["outcome"] != "win" or not holdout["passed"], report["outcome"]
+    refused = await call_error(client, "record_result", {"experiment_id": exp_id, "verdict": "win"})
+    assert "not recorded" in refused
+    recorded = await call(client, "record_result", {
+        "experiment_id": exp_id, "verdict": "win", "classes": ["smooth"],
+        "notes": "L-BFGS wins the smooth class", "lessons": "curvature pays on smooth problems only"})
+    claim = recorded["evidence"]["claim"]
+    assert claim["scope"] == "smooth" and claim["discovery"] and claim["p_value"] <= claim["level"], claim
+    assert claim["fdr_alpha"] == 0.05
+    page = await call(client, "experiment", {"experiment_id": exp_id})
+    assert "smooth" in str(page)
