@@ -15,6 +15,7 @@ import pytest
 from mcp import Client
 
 from frontier_mcp.protocol import SUITES
+from frontier_mcp.protocol.tuning import grid_bounds
 
 from .conftest import call, call_error, compiled
 
@@ -225,11 +226,15 @@ async def test_declared_knobs_are_tuned_with_the_baselines_budget(client: Client
     for problem in report["problems"]:
         beta = problem["candidate"]["knobs"]["beta"]
         assert 0.0 <= beta <= 0.99
-        assert problem["candidate"]["lr"] in SUITES["quick"].lr_grid  # the baselines' grid, nothing finer
+        low, high = grid_bounds(SUITES["quick"])  # the grid, extended at most 4 decades each way
+        assert low <= problem["candidate"]["lr"] <= high
+        assert set(problem["candidate"]["settings"]) == {"lr", "beta", "warmup", "decay"}
     with sqlite3.connect(lab_home / "state.db") as db:
         tuning = db.execute("SELECT COUNT(*) FROM trials t JOIN benchmark_runs b ON b.id = t.benchmark_run_id "
                             "WHERE b.experiment_id = ? AND t.phase = 'tune'", (exp_id,)).fetchone()[0]
-    assert tuning == 3 * 9 * 2  # problems x grid points x tuning seeds: the same budget as every baseline
+    # problems x (grid points + tuner trials) x tuning seeds, plus any grid extension: every baseline's budget
+    quick = SUITES["quick"]
+    assert tuning >= 3 * (9 + quick.tuner_trials) * 2 and tuning % 2 == 0
 
     bad = KNOBBED_MOMENTUM.replace("low: 0.0, high: 0.99", "low: 0.99, high: 0.0").replace("TunedMomentum", "BadKnob")
     pairing = await call(client, "propose_pairing", {"allow_repeat": True})

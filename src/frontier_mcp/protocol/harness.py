@@ -53,7 +53,12 @@ def instance_key(secret: bytes | None, problem: str, seed: int) -> int:
 def format_line(run: dict[str, Any], curve_points: int, secret: bytes | None = None) -> str:
     # The oracle budget equals the step budget: a baseline spends one gradient a step, and a
     # candidate that calls loss_at/grad_at/hvp inside its step pays for them with steps.
-    knobs = "".join(f" knob.{name}={value!r}" for name, value in (run.get("knobs") or {}).items())
+    knobs = "".join(f" opt.{name}={value!r}" for name, value in (run.get("opts") or {}).items())
+    knobs += "".join(f" knob.{name}={value!r}" for name, value in (run.get("knobs") or {}).items())
+    if run.get("warmup"):
+        knobs += f" warmup={run['warmup']!r}"
+    if run.get("decay", "constant") != "constant":
+        knobs += f" decay={run['decay']}"
     knobs += "".join(f" switch.{name}=0" for name in run.get("switched_off") or ())
     instance = instance_key(secret, run["problem"], run["seed"])
     return (f"id={run['id']} optimizer={run['optimizer']} problem={run['problem']} lr={run['lr']!r} "

@@ -21,6 +21,12 @@ class OptimizerSummary(BaseModel):
     knobs: dict[str, float] = Field(default_factory=dict, description="tuned values of the candidate's knobs")
     evals_per_step: float | None = Field(
         None, description="median oracle evaluations (gradients + losses, HVP = 2) per step; baselines use 1")
+    settings: dict[str, float | str] = Field(
+        default_factory=dict, description="the tuned setting evaluated: lr, the optimizer's own hyperparameters "
+                                          "(a baseline's search space, a candidate's knobs), warmup and decay")
+    at_edge: list[str] = Field(
+        default_factory=list, description="settings still at an edge of their range after tuning (the lr at an end "
+                                          "of the extended grid, a hyperparameter at a bound that is not its default)")
 
 
 class ProblemResult(BaseModel):

@@ -16,7 +16,7 @@ from .judging import judge
 from .report import BenchmarkReport
 from .suites import CANDIDATE, Suite
 from .timing import time_against_adam
-from .tuning import run_optimizer, runs_per_optimizer
+from .tuning import annotate_settings, baseline_space, run_optimizer, runs_per_optimizer
 
 Progress = Callable[[int, int, str], None]
 
@@ -49,8 +49,9 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
     done = 0
 
     def tick(_record: dict[str, Any]) -> None:
-        nonlocal done
+        nonlocal done, total
         done += 1
+        total = max(total, done)  # the grid's extension adds runs where a problem needs it
         if progress is not None:
             progress(done, total, f"{done}/{total} harness runs")
 
@@ -60,7 +61,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
     if baseline_trials is None:
         baseline_trials = []
         for name in suite.baselines:
-            baseline_trials += await run_optimizer(harness, name, suite, tick)
+            baseline_trials += await run_optimizer(harness, name, suite, tick, space=baseline_space(info, name))
         tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(baseline_trials))
         tmp.replace(cache_file)
@@ -74,6 +75,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
                                "machine": machine_info(), "tuning_seeds": list(suite.tuning_seeds),
                                "eval_seeds": list(suite.eval_seeds), "lr_grid": list(suite.lr_grid),
                                "suite_key": suite.key(), "instances_secret_sha256": secret_id})
+    annotate_settings(report, candidate_trials + baseline_trials)
     if timing is not None:
         report.time_ratio_vs_adam, report.timing = timing["ratio"], timing
     return report, candidate_trials

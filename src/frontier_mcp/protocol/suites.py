@@ -25,6 +25,11 @@ class Suite:
     tuning_seeds: tuple[int, ...]
     eval_seeds: tuple[int, ...]
     baselines: tuple[str, ...] = BASELINES
+    # Tuning (the same for every optimizer, docs/benchmark.md "Tuning parity"): TPE trials after the
+    # grid, and how far the grid may extend itself (decades each way, points per decade).
+    tuner_trials: int = 8
+    grid_extension_decades: float = 4.0
+    grid_extension_per_decade: int = 2
     curve_points: int = 40
     alpha: float = 0.05
     hidden: bool = False  # a hidden suite's problems are never shown to the model
@@ -50,6 +55,7 @@ SUITES: dict[str, Suite] = {
                   ProblemSpec("logreg-breast-cancer", 300)),
         lr_grid=log_grid(-4, 0, 2),
         tuning_seeds=(0, 1),
+        tuner_trials=6,
         eval_seeds=tuple(range(100, 108)),
     ),
     "standard": Suite(
