@@ -670,3 +670,22 @@ async def test_forged_result_lines_void_the_runs_instead_of_winning(hostile: Cli
     all_candidate_runs_failed(status)
     assert all("broke the run protocol" in e for e in errors), errors[:3]
     assert status["report"]["outcome"] in ("loss", "mixed") and status["report"]["wins"] == 0
+
+
+async def test_a_huge_binary_is_refused_and_deleted(hostile: Client, lab_home: Path) -> None:
+    source = """use frontier_core::{Optimizer, StepContext, Tensor};
+static BIG: [u8; 40 << 20] = [7; 40 << 20];
+pub struct Big;
+pub fn build() -> impl Optimizer + 'static { Big }
+impl Optimizer for Big {
+    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
+        let k = std::hint::black_box(&BIG)[ctx.step as usize % 1000] as f64 / 7.0;
+        for (p, g) in params.iter_mut().zip(grads) {
+            for (x, d) in p.data.iter_mut().zip(&g.data) { *x -= ctx.lr * d * k; }
+        }
+    }
+}
+"""
+    built = await _compile_fails(hostile, lab_home, "hostile_huge_binary", source)
+    assert built["note"] and "MiB binary" in built["note"], built
+    assert not Lab(lab_home).binary("hostile_huge_binary").exists()

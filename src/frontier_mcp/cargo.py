@@ -24,6 +24,9 @@ from .sandbox import Mount, Sandbox
 from .scaffold import Lab
 
 MODEL_FILE = "optimizer.rs"
+# A candidate binary links only frontier-core (~0.6 MB); a compile that produces far more (huge
+# literals, generics blown up on purpose) is refused and its output deleted, so it cannot fill the disk.
+MAX_BINARY_BYTES = 32 * 1024 * 1024
 MAX_DIAGNOSTICS = 20
 MAX_RENDERED = 2500
 
@@ -126,9 +129,21 @@ async def build_crate(lab: Lab, name: str, toolchain: Toolchain, sandbox: Sandbo
         else:
             tail = stderr.strip().splitlines()[-8:]
             note = "cargo failed without a compiler diagnostic: " + " | ".join(line[:300] for line in tail)
+    if ok and lab.binary(name).stat().st_size > MAX_BINARY_BYTES:
+        size = lab.binary(name).stat().st_size
+        discard_binary(lab, name)
+        ok, note = False, (f"the build produced a {size >> 20} MiB binary; the limit is {MAX_BINARY_BYTES >> 20} MiB "
+                           "(an optimizer needs well under 1 MiB): remove large constant tables or generated code")
     binary = lab.binary(name) if ok else None
     return BuildOutcome(ok=ok, seconds=result.seconds, diagnostics=diagnostics[:MAX_DIAGNOSTICS],
                         errors=errors, warnings=warnings, binary=binary, note=note)
+
+
+def discard_binary(lab: Lab, name: str) -> None:
+    """Delete a candidate's binary and cargo's copies of it from the shared target dir."""
+    release = lab.target / "release"
+    for path in [lab.binary(name), *(release / "deps").glob(f"{lab.package_name(name)}-*")]:
+        path.unlink(missing_ok=True)
 
 
 async def build_harness(lab: Lab, toolchain: Toolchain, sandbox: Sandbox, *, timeout: float, native_cpu: bool,

@@ -61,6 +61,13 @@ class Runtime:
     problem: str | None = None
     ready: anyio.Event = field(default_factory=anyio.Event)
     warmup: BuildOutcome | None = None
+    # Harness processes across every job of this server (see Harness.slots).
+    harness_slots: anyio.CapacityLimiter | None = None
+
+    def slots(self) -> anyio.CapacityLimiter:
+        if self.harness_slots is None:
+            self.harness_slots = anyio.CapacityLimiter(self.settings.workers)
+        return self.harness_slots
 
     @classmethod
     @asynccontextmanager

@@ -89,6 +89,9 @@ class Harness:
     # Runs one harness process over some plan lines elsewhere (ray_runner.RayExecutor), feeding it
     # each stdout line; None runs it here. Chunking, results by id and crash retries stay in `run`.
     executor: Callable[[Harness, bytes, Callable[[bytes], None]], Awaitable[RunResult]] | None = None
+    # Shared by every Harness of a server: however many benchmarks run at once, at most this many
+    # harness processes (sandboxes) exist (eight concurrent calls used to start 13).
+    slots: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
     async def version(self) -> dict[str, Any]:
         result = await self.sandbox.run([str(self.binary), "list"], mounts=[Mount(self.binary)],
@@ -203,6 +206,12 @@ class Harness:
 
     async def run_process(self, stdin: bytes, on_line: Callable[[bytes], None]) -> RunResult:
         """One harness process over these plan lines: in the local sandbox, or on the executor."""
+        if self.slots is not None:
+            async with self.slots:
+                return await self._run_process(stdin, on_line)
+        return await self._run_process(stdin, on_line)
+
+    async def _run_process(self, stdin: bytes, on_line: Callable[[bytes], None]) -> RunResult:
         if self.executor is not None:
             return await self.executor(self, stdin, on_line)
         argv, mounts = self.command()

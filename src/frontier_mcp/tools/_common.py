@@ -51,7 +51,7 @@ def harness_for(rt: Runtime, experiment: dict[str, Any]) -> Harness:
                    "or run `frontier-mcp doctor`.")
     return Harness(binary=trusted, candidate=rt.lab.binary(experiment["name"]), secret=rt.lab.secret(),
                    sandbox=rt.sandbox, limits=rt.settings.limits, workers=rt.settings.workers,
-                   executor=executor_for(rt.settings))
+                   executor=executor_for(rt.settings), slots=None if rt.settings.runner == "ray" else rt.slots())
 
 
 def require_built(rt: Runtime, experiment_id: int) -> dict[str, Any]:
