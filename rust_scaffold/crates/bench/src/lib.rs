@@ -47,11 +47,11 @@ impl From<Option<Candidate>> for CandidateSource {
     }
 }
 
-const USAGE: &str = "usage: frontier-bench list | run [--candidate BINARY [--sweep] [--run-timeout-ms N]] | serve BASELINE | replay | version
+const USAGE: &str = "usage: frontier-bench list | run [--candidate BINARY [--sweep] [--run-timeout-ms N]] | serve BASELINE | replay [--candidate BINARY [--sweep] [--run-timeout-ms N]] | version
   list     print problems and optimizers as one JSON line
   run      read a plan from stdin (one run per line: id=.. optimizer=.. problem=.. lr=.. seed=.. steps=.. [instance=..] [curve_points=..] [opt.<k>=<v>..] [knob.<k>=<v>..] [eval_budget=..] [time_limit_ms=..]), print one JSON line per run; optimizer=candidate runs BINARY, one fresh process per run
   serve    answer one run's frames on stdin/stdout as a candidate binary does, with a baseline (for timing both the same way)
-  replay   read optimizer line, shapes, init, grad lines, end; print params after each step
+  replay   read runs (optimizer line [id=..], shapes, init, [loss ..] grad lines, end), print params after each step (and done id=.. / error id=.. per run with an id); optimizer=candidate runs BINARY, one fresh process per run; oracle calls void the run
   version  print the harness version
   speed    adam [N] [STEPS]: baseline Adam step vs a raw Adam-shaped kernel, one JSON line (not a protocol command)";
 
@@ -321,10 +321,20 @@ pub fn main() -> ExitCode {
             }
         }
         "replay" => {
+            // `--candidate BINARY`: optimizer=candidate replays through a fresh process of it per
+            // run, behind the same boundary as `run` (non-dumpable harness, sweep, time limit).
+            let candidate = match run_options(&args[2..]) {
+                Ok(c) => c,
+                Err(e) => return usage_error(e),
+            };
+            if matches!(candidate, CandidateSource::Remote(_)) && !os::forbid_inspection() {
+                eprintln!("replay: could not make the harness non-dumpable");
+                return ExitCode::from(1);
+            }
             let stdin = io::stdin();
             let build = |name: &str, opts: &[(String, f64)]| -> Result<Box<dyn Optimizer>, String> {
-                let make = build_optimizer(name, opts, &CandidateSource::None)?;
-                guard::guarded(make).map_err(|c| format!("panic: {}", c.message))
+                let make = build_optimizer(name, opts, &candidate)?;
+                guard::guarded(make).map_err(|c| c.describe())
             };
             match replay::replay(&mut stdin.lock(), &mut out, &build) {
                 Ok(()) => ExitCode::SUCCESS,

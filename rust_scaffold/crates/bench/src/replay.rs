@@ -1,17 +1,43 @@
 //! `replay`: feed recorded gradients to an optimizer and print its parameters after each step.
 //!
 //! ```text
-//! optimizer=adam lr=0.05 opt.weight_decay=0.01     (line 1)
+//! optimizer=adam lr=0.05 opt.weight_decay=0.01     (line 1; optional id=<token>)
 //! shapes 5 1                                       (tensor lengths, or dims joined by 'x': 64x10)
 //! init 0.1 -0.1 0.2 -0.2 0.05 0.0                  (flat concatenation of all tensors)
+//! loss 0.37                                        (optional: ctx.loss of the next step; NaN if absent)
 //! grad ...                                         (one line per step)
 //! end
 //! ```
-//! Output: one `params <floats>` line per step (shortest round-trip), or `error <message>`.
+//! Any number of runs may follow one another, each ending with `end`; input ends after an `end`.
+//! Output: one `params <floats>` line per step (shortest round-trip). A run without `id=` stops
+//! the whole replay at its first error (`error <message>`, exit 1). A run with `id=X` ends with
+//! `done id=X`, or with `error id=X <message>` after which the next run goes on.
+//!
+//! `optimizer=candidate` (with `replay --candidate BINARY`) replays through a fresh process of the
+//! candidate's binary per run, exactly as `run` does ([`crate::remote::RemoteCandidate`]);
+//! `knob.<name>=<v>` and `switch.<name>=0` set its declared knobs and switches. Each step's
+//! context has the budget a run with `eval_budget=steps` would have left. There is no problem
+//! behind a replay, so an oracle call (`loss_at`, `grad_at`, `hvp`) voids the run: the candidate
+//! never gets a made-up value, and a replay can show only what `step` does with the gradients.
 
 use crate::guard::guarded;
-use frontier_core::{NanOracle, Optimizer, StepContext, Tensor};
+use frontier_core::{Optimizer, Oracle, StepContext, Tensor};
 use std::io::{BufRead, Write};
+
+/// The message of a run voided by an oracle call.
+pub const NO_ORACLE: &str = "oracle calls (loss_at, grad_at, hvp) are not available in replay; the replay is void";
+
+/// The oracle behind a replay: there is none, so any call ends the run.
+struct NoOracle;
+
+impl Oracle for NoOracle {
+    fn loss(&self, _params: &[Tensor]) -> f64 {
+        std::panic::panic_any(NO_ORACLE.to_string())
+    }
+    fn loss_grad(&self, _params: &[Tensor], _grads: &mut [Tensor]) -> f64 {
+        std::panic::panic_any(NO_ORACLE.to_string())
+    }
+}
 
 fn floats(rest: &str, n: usize, what: &str) -> Result<Vec<f64>, String> {
     let v: Result<Vec<f64>, _> = rest.split_whitespace().map(str::parse::<f64>).collect();
@@ -36,11 +62,139 @@ fn split(flat: &[f64], shapes: &[Vec<usize>]) -> Vec<Tensor> {
 /// Builds an optimizer from a name and `opt.*` options.
 pub type BuildFn<'a> = dyn Fn(&str, &[(String, f64)]) -> Result<Box<dyn Optimizer>, String> + 'a;
 
-pub fn replay(
-    input: &mut dyn BufRead,
-    out: &mut dyn Write,
-    build: &BuildFn<'_>,
-) -> Result<(), String> {
+/// One run of a replay, as read from its lines.
+struct Run {
+    name: String,
+    lr: f64,
+    opts: Vec<(String, f64)>,
+    knobs: Vec<(String, f64)>,
+    switched_off: Vec<String>,
+    shapes: Vec<Vec<usize>>,
+    init: Vec<f64>,
+    /// (ctx.loss, flat gradient) per step.
+    steps: Vec<(f64, Vec<f64>)>,
+}
+
+fn parse_head(head: &str) -> Result<(Option<String>, Run), String> {
+    let mut run = Run {
+        name: String::new(),
+        lr: f64::NAN,
+        opts: Vec::new(),
+        knobs: Vec::new(),
+        switched_off: Vec::new(),
+        shapes: Vec::new(),
+        init: Vec::new(),
+        steps: Vec::new(),
+    };
+    let (mut id, mut name, mut lr) = (None, None, None);
+    for tok in head.split_whitespace() {
+        let (k, v) = tok.split_once('=').ok_or_else(|| format!("token '{tok}' is not key=value"))?;
+        let num = |v: &str| v.parse::<f64>().map_err(|_| format!("bad value for {k}"));
+        match k {
+            "id" => id = Some(v.to_string()),
+            "optimizer" => name = Some(v.to_string()),
+            "lr" => lr = Some(v.parse::<f64>().map_err(|_| format!("bad lr '{v}'"))?),
+            _ => {
+                if let Some(o) = k.strip_prefix("opt.") {
+                    run.opts.push((o.to_string(), num(v)?));
+                } else if let Some(o) = k.strip_prefix("knob.") {
+                    run.knobs.push((o.to_string(), num(v)?));
+                } else if let Some(o) = k.strip_prefix("switch.") {
+                    if o.is_empty() || v != "0" || run.switched_off.iter().any(|n| n == o) {
+                        return Err(format!("'{tok}': use switch.<name>=0 once per switch"));
+                    }
+                    run.switched_off.push(o.to_string());
+                } else {
+                    return Err(format!("unknown key '{k}'"));
+                }
+            }
+        }
+    }
+    run.name = name.ok_or("missing optimizer=")?;
+    run.lr = lr.ok_or("missing lr=")?;
+    if run.name != "candidate" && (!run.knobs.is_empty() || !run.switched_off.is_empty()) {
+        return Err("knob.* and switch.* are for the candidate; baselines take opt.*".into());
+    }
+    Ok((id, run))
+}
+
+/// Reads one run's lines after its head (through `end`).
+fn parse_body(run: &mut Run, next: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), String> {
+    let shapes_line = next("the shapes line")?;
+    let rest = shapes_line.trim().strip_prefix("shapes").ok_or("line 2 must start with 'shapes'")?;
+    run.shapes = rest
+        .split_whitespace()
+        .map(|s| s.split('x').map(|d| d.parse::<usize>().map_err(|_| format!("bad shape '{s}'"))).collect())
+        .collect::<Result<_, _>>()?;
+    let n: usize = run.shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+
+    let init_line = next("the init line")?;
+    let rest = init_line.trim().strip_prefix("init").ok_or("line 3 must start with 'init'")?;
+    run.init = floats(rest, n, "init")?;
+    let mut loss = f64::NAN;
+    loop {
+        let l = next("a grad line or 'end'")?;
+        let l = l.trim();
+        if l == "end" {
+            return Ok(());
+        }
+        if let Some(rest) = l.strip_prefix("loss") {
+            loss = rest.trim().parse::<f64>().map_err(|_| format!("bad loss line '{l}'"))?;
+            continue;
+        }
+        let rest = l.strip_prefix("grad").ok_or_else(|| format!("expected 'grad ...', 'loss ...' or 'end', got '{l}'"))?;
+        run.steps.push((loss, floats(rest, n, "grad")?));
+        loss = f64::NAN;
+    }
+}
+
+/// Runs one parsed run, writing its `params` lines.
+fn execute(run: &Run, out: &mut dyn Write, build: &BuildFn<'_>) -> Result<(), String> {
+    let mut opt = build(&run.name, &run.opts)?;
+    let declared = guarded(|| (opt.knobs(), opt.switches())).map_err(|c| c.describe())?;
+    crate::check_switches(&declared.1, &run.switched_off).map_err(|e| format!("switches: {e}"))?;
+    let knobs = crate::resolve_knobs(&declared.0, &run.knobs).map_err(|e| format!("knobs: {e}"))?;
+
+    let mut params = split(&run.init, &run.shapes);
+    let mut grads: Vec<Tensor> = params.iter().map(Tensor::zeros_like).collect();
+    let lens: Vec<usize> = params.iter().map(Tensor::len).collect();
+    let total = run.steps.len() as u64;
+    let oracle = NoOracle;
+    let mut text = String::new();
+    for (i, (loss, flat)) in run.steps.iter().enumerate() {
+        let mut k = 0;
+        for g in grads.iter_mut() {
+            let m = g.len();
+            g.data.copy_from_slice(&flat[k..k + m]);
+            k += m;
+        }
+        let step = i as u64 + 1;
+        // What a run with eval_budget=steps has left once this step's gradient is paid for.
+        let ctx = StepContext::new(step, *loss, run.lr, &oracle)
+            .with_knobs(&knobs)
+            .with_switched_off(&run.switched_off)
+            .with_budget(total - step);
+        guarded(|| opt.step(&mut params, &grads, &ctx)).map_err(|c| c.describe())?;
+        if params.len() != lens.len() || params.iter().zip(&lens).any(|(p, &n)| p.len() != n) {
+            return Err("the optimizer changed the number or length of the parameter tensors".into());
+        }
+        text.clear();
+        text.push_str("params");
+        for p in &params {
+            for x in &p.data {
+                text.push(' ');
+                text.push_str(&format!("{x:?}"));
+            }
+        }
+        text.push('\n');
+        out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Replays every run of `input`. Returns Err only for an error that ends the whole replay (a run
+/// without `id=`, or input that ends in the middle of a run).
+pub fn replay(input: &mut dyn BufRead, out: &mut dyn Write, build: &BuildFn<'_>) -> Result<(), String> {
     let mut lines = input.lines().map(|l| l.map_err(|e| format!("reading stdin: {e}")));
     let mut next = |what: &str| -> Result<String, String> {
         loop {
@@ -55,66 +209,41 @@ pub fn replay(
             }
         }
     };
-    let head = next("the optimizer line")?;
-    let (mut name, mut lr, mut opts) = (None, None, Vec::new());
-    for tok in head.split_whitespace() {
-        let (k, v) = tok.split_once('=').ok_or_else(|| format!("token '{tok}' is not key=value"))?;
-        match k {
-            "optimizer" => name = Some(v.to_string()),
-            "lr" => lr = Some(v.parse::<f64>().map_err(|_| format!("bad lr '{v}'"))?),
-            _ => match k.strip_prefix("opt.") {
-                Some(o) => opts.push((o.to_string(), v.parse::<f64>().map_err(|_| format!("bad value for {k}"))?)),
-                None => return Err(format!("unknown key '{k}'")),
-            },
-        }
-    }
-    let name = name.ok_or("missing optimizer=")?;
-    let lr = lr.ok_or("missing lr=")?;
-    let mut opt = build(&name, &opts)?;
-
-    let shapes_line = next("the shapes line")?;
-    let rest = shapes_line.strip_prefix("shapes").ok_or("line 2 must start with 'shapes'")?;
-    let shapes: Vec<Vec<usize>> = rest
-        .split_whitespace()
-        .map(|s| s.split('x').map(|d| d.parse::<usize>().map_err(|_| format!("bad shape '{s}'"))).collect())
-        .collect::<Result<_, _>>()?;
-    let n: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
-
-    let init_line = next("the init line")?;
-    let rest = init_line.strip_prefix("init").ok_or("line 3 must start with 'init'")?;
-    let mut params = split(&floats(rest, n, "init")?, &shapes);
-    let mut grads: Vec<Tensor> = params.iter().map(Tensor::zeros_like).collect();
-
-    let oracle = NanOracle;
-    let mut step = 0u64;
-    let mut text = String::new();
+    let mut first = true;
     loop {
-        let l = next("a grad line or 'end'")?;
-        let l = l.trim();
-        if l == "end" {
-            break;
-        }
-        let rest = l.strip_prefix("grad").ok_or_else(|| format!("expected 'grad ...' or 'end', got '{l}'"))?;
-        let flat = floats(rest, n, "grad")?;
-        let mut k = 0;
-        for g in grads.iter_mut() {
-            let m = g.len();
-            g.data.copy_from_slice(&flat[k..k + m]);
-            k += m;
-        }
-        step += 1;
-        let ctx = StepContext::new(step, f64::NAN, lr, &oracle);
-        guarded(|| opt.step(&mut params, &grads, &ctx)).map_err(|c| format!("panic: {}", c.message))?;
-        text.clear();
-        text.push_str("params");
-        for p in &params {
-            for x in &p.data {
-                text.push(' ');
-                text.push_str(&format!("{x:?}"));
+        let head = match next("the optimizer line") {
+            Ok(h) => h,
+            Err(_) if !first => break, // input ends after a run's `end`
+            Err(e) => return Err(e),
+        };
+        first = false;
+        let id = head.split_whitespace().find_map(|t| t.strip_prefix("id=")).map(str::to_string);
+        let parsed = parse_head(&head).and_then(|(_, mut run)| parse_body(&mut run, &mut next).map(|()| run));
+        let result = match parsed {
+            Ok(run) => execute(&run, out, build),
+            Err(e) => {
+                if id.is_some() && !e.starts_with("unexpected end of input") {
+                    // Skip to this run's `end`, so that the next run is read from its own head.
+                    loop {
+                        match next("'end'") {
+                            Ok(l) if l.trim() == "end" => break,
+                            Ok(_) => continue,
+                            Err(eof) => return Err(format!("{e}; then {eof}")),
+                        }
+                    }
+                }
+                Err(e)
             }
+        };
+        match (result, &id) {
+            (Ok(()), Some(id)) => writeln!(out, "done id={id}").map_err(|e| e.to_string())?,
+            (Ok(()), None) => {}
+            (Err(e), Some(id)) if !e.starts_with("unexpected end of input") => {
+                writeln!(out, "error id={id} {}", e.replace('\n', " ")).map_err(|e| e.to_string())?
+            }
+            (Err(e), _) => return Err(e),
         }
-        text.push('\n');
-        out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())?;
     Ok(())
