@@ -114,8 +114,11 @@ class BenchmarkReport(BaseModel):
         None, description="the time-per-step measurement: problem, pairs, medians (ns) and a 95% bootstrap "
                           "interval of the ratio")
     rediscovery_of: str | None = Field(
-        description="a baseline whose evaluation loss curves the candidate reproduces (1e-3 relative at every "
-                    "point), if any")
+        description="a baseline the candidate reproduces: on the fixed gradient probe (see `rediscovery`), or by "
+                    "its evaluation loss curves (1e-3 relative at every point); such a candidate cannot win")
+    rediscovery: dict[str, Any] | None = Field(
+        None, description="the baseline configuration the candidate reproduces on the fixed gradient probe "
+                          "(replayed step for step, 1e-6 relative), if any: baseline, settings, lr_scale")
     problems: list[ProblemResult]
     classes: dict[str, ClassVerdict] = Field(default_factory=dict, description="the verdict per problem class")
     pooled_p: float | None = Field(None, description="one-sided Wilcoxon p-value that the candidate is better, "

@@ -13,6 +13,7 @@ from typing import Any
 
 from .harness import Harness, HarnessError
 from .judging import judge
+from .probe import probe_rediscovery
 from .report import BenchmarkReport
 from .suites import CANDIDATE, Suite
 from .timing import time_against_adam
@@ -76,6 +77,13 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
                                "eval_seeds": list(suite.eval_seeds), "lr_grid": list(suite.lr_grid),
                                "suite_key": suite.key(), "instances_secret_sha256": secret_id})
     annotate_settings(report, candidate_trials + baseline_trials)
+    # Curves can only say "the same to 1e-3" and chaos blurs even that; a replay of a fixed gradient
+    # sequence names the baseline (and its settings) a candidate reproduces, whatever it is called.
+    if not switched_off and harness.candidate is not None:
+        probed = await probe_rediscovery(harness, suite.baselines)
+        if probed is not None:
+            report.rediscovery_of = probed["baseline"]
+            report.rediscovery = probed
     if timing is not None:
         report.time_ratio_vs_adam, report.timing = timing["ratio"], timing
     return report, candidate_trials
