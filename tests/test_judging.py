@@ -64,3 +64,17 @@ def test_the_lab_wide_levels_decay_and_discoveries_earn_wealth_back() -> None:
     assert first == pytest.approx(gamma(1) * 0.025) and second < first
     assert lord_level(2, [1], 0.05) > second  # a discovery at test 1 raises test 2's level
     assert lord_level(5, [1, 3], 0.05) > lord_level(5, [1], 0.05)
+
+
+def test_an_archived_report_with_class_verdicts_loads_back_through_the_one_decoder() -> None:
+    from pathlib import Path
+
+    from frontier_mcp.archive import load_report
+    from frontier_mcp.protocol.report import ClassVerdict
+
+    report = load_report((Path(__file__).parent / "fixtures" / "report_standard.json").read_text())
+    report.classes = {"smooth": ClassVerdict(outcome="win", problems=["rosenbrock-10"], wins=1, ties=0, losses=0,
+                                             geomean_ratio=0.5, pooled_p=1e-4, pairs=12)}
+    again = load_report(report.model_dump_json())
+    assert again.classes == report.classes
+    assert load_report(report.model_dump(mode="json")).summary().classes == {"smooth": True}

@@ -78,15 +78,16 @@ def _neutral(annotation: Any) -> Any:
     return {str: "", int: 0, float: math.nan, bool: False}.get(annotation)
 
 
-def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """(the model class inside `annotation`, whether it is a list of them)."""
+def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, str]:
+    """(the model class inside `annotation`, and how it holds them: "one", "list" or "dict" values)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
+        return annotation, "one"
     for arg in typing.get_args(annotation):
-        found, _ = _model_in(arg)
+        found, how = _model_in(arg)
         if found is not None:
-            return found, typing.get_origin(annotation) is list
-    return None, False
+            origin = typing.get_origin(annotation)
+            return found, "list" if origin is list else "dict" if origin is dict else how
+    return None, "one"
 
 
 def _filled(model: type[BaseModel], data: Any) -> Any:
@@ -99,11 +100,15 @@ def _filled(model: type[BaseModel], data: Any) -> Any:
             if info.is_required():
                 out[key] = _neutral(info.annotation)
             continue
-        inner, many = _model_in(info.annotation)
+        inner, how = _model_in(info.annotation)
         if inner is not None:
             value = out[key]
-            out[key] = [_filled(inner, item) for item in value] if many and isinstance(value, list) \
-                else _filled(inner, value)
+            if how == "list" and isinstance(value, list):
+                out[key] = [_filled(inner, item) for item in value]
+            elif how == "dict" and isinstance(value, Mapping):
+                out[key] = {k: _filled(inner, item) for k, item in value.items()}
+            else:
+                out[key] = _filled(inner, value)
     return out
 
 
