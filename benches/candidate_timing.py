@@ -2,7 +2,7 @@
 
 Target (issue 5): a candidate's time per step measured with warm-up, many samples, a bootstrap
 confidence interval, and candidate and baseline alternating so that drift cancels, reported as
-a ratio to Adam's. One harness process (the candidate's binary, which also holds the baselines)
+a ratio to Adam's. One harness process (the lab's, starting the candidate and Adam as processes of their own)
 gets a plan whose lines alternate `optimizer=candidate` and `optimizer=adam` on the same
 problem, seed and learning rate; each line is one sample (`ns_per_step`: the mean time of
 `step()` over the run, first step excluded). The first pairs are warm-up and dropped. The ratio
@@ -47,16 +47,18 @@ def build(home: Path, source: Path) -> Path:
     return lab.binary("timed")
 
 
-def samples(binary: Path, problem: str, *, pairs: int, steps: int, lr: float) -> list[tuple[float, float]]:
-    """(candidate, adam) ns per step, pair by pair; the order inside a pair alternates too."""
+def samples(harness: Path, binary: Path, problem: str, *, pairs: int, steps: int, lr: float
+            ) -> list[tuple[float, float]]:
+    """(candidate, adam) ns per step, pair by pair; the order inside a pair alternates too. Both run in
+    a process of their own behind the lab's harness (Adam as `served:adam`), so both pay the same pipe."""
     lines = []
     for i in range(pairs):
-        order = ("candidate", "adam") if i % 2 == 0 else ("adam", "candidate")
+        order = ("candidate", "served:adam") if i % 2 == 0 else ("served:adam", "candidate")
         for j, name in enumerate(order):
             lines.append(f"id={2 * i + j} optimizer={name} problem={problem} lr={lr!r} seed=1 steps={steps} "
                          f"curve_points=2")
-    done = subprocess.run([str(binary), "run"], input="\n".join(lines) + "\n", capture_output=True, text=True,
-                          timeout=900, check=True)
+    done = subprocess.run([str(harness), "run", "--candidate", str(binary)], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, timeout=900, check=True)
     by_id = {}
     for line in done.stdout.splitlines():
         record = json.loads(line)
@@ -84,13 +86,15 @@ def main() -> None:
     header("timing of candidates: time per step vs Adam, alternating, bootstrap CI")
     with temp_lab(keep=args.keep) as home:
         binary = build(home, args.source) if args.source else Lab(home).binary(WARMUP_NAME)
+        harness = Lab(home).harness()
+        assert harness is not None, "the lab has no installed harness"
         print(f"candidate: {args.source or 'the shipped example optimizer'}; {args.samples} pairs after "
               f"{args.warmup} warm-up pairs, {args.steps} steps per run, lr {args.lr}")
         print(f"{'problem':>20} {'cand ns/step':>13} {'adam ns/step':>13} {'ratio':>6} {'95% CI':>15} "
               f"{'CV cand':>8} {'CV adam':>8} {'naive':>6}")
         all_pairs = []
         for problem in args.problems.split(","):
-            pairs = samples(binary, problem, pairs=args.warmup + args.samples, steps=args.steps, lr=args.lr)
+            pairs = samples(harness, binary, problem, pairs=args.warmup + args.samples, steps=args.steps, lr=args.lr)
             kept = pairs[args.warmup:]
             all_pairs += kept
             cand = [c for c, _ in kept]

@@ -25,7 +25,7 @@ from typing import Any
 
 from _common import header, median, temp_lab, verdict
 
-from frontier_mcp.scaffold import WARMUP_NAME, Lab
+from frontier_mcp.scaffold import Lab
 
 TARGET = 0.90
 
@@ -73,7 +73,8 @@ def main() -> None:
         print("torch is not installed: the fused-Adam comparison is skipped (see docs/performance.md)")
         have_torch = False
     with temp_lab(keep=args.keep) as home:
-        binary = Lab(home).binary(WARMUP_NAME)
+        binary = Lab(home).harness()
+        assert binary is not None, "the lab has no installed harness"
         rust_once(binary, 100_000, 3)  # warm the binary's pages
         keys = ("baseline", "kernel_f64", "kernel_f32")
         gbps: dict[str, list[float]] = {k: [] for k in keys}

@@ -49,8 +49,11 @@ def harness_for(home: Path, workers: int) -> tuple[Harness, Any, Lab]:
     settings = load_settings(home, environ={"FRONTIER_WORKERS": str(workers)})
     lab = Lab(home)
     sandbox = Sandbox(limits=settings.limits, enabled=settings.sandbox, bwrap=settings.bwrap)
-    harness = Harness(binary=lab.binary(WARMUP_NAME), sandbox=sandbox, limits=settings.limits,
-                      workers=settings.workers)
+    trusted = lab.harness()
+    if trusted is None:
+        raise SystemExit("the lab has no installed harness; run `frontier-mcp doctor`")
+    harness = Harness(binary=trusted, candidate=lab.binary(WARMUP_NAME), secret=lab.secret(), sandbox=sandbox,
+                      limits=settings.limits, workers=settings.workers)
     return harness, settings, lab
 
 
