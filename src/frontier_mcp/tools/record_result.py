@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from .. import stats
 from ..archive import ArchiveError, is_hidden, load_report
+from ..protocol import SUITES
 from ..protocol.classes import CLASSES
 from ..protocol.error_control import lord_level
 from ._common import fail, hints, reply, runtime
@@ -56,8 +57,13 @@ def evidence_of(rt: Any, experiment_id: int) -> tuple[dict[str, Any], int | None
                                                     "pooled_p", "pairs"}) for name, c in report.classes.items()},
             "per_problem": {p.problem: {"class": p.problem_class, "ratio": p.ratio, "ratio_ci": p.ratio_ci,
                                         "p_holm": p.p_holm, "outcome": p.outcome, "best_baseline": p.best_baseline,
-                                        "candidate_lr": p.candidate.lr, "candidate_knobs": p.candidate.knobs}
+                                        "candidate_lr": p.candidate.lr, "candidate_knobs": p.candidate.knobs,
+                                        "candidate_settings": p.candidate.settings,
+                                        "baseline_settings": next((b.settings for b in p.baselines
+                                                                   if b.optimizer == p.best_baseline), {})}
                             for p in report.problems}})
+    # The levels every number above was judged at: per benchmark (Holm, minimum effect) and lab-wide.
+    evidence["levels"] = {"alpha": SUITES[WIN_SUITE].alpha, "min_effect": stats.MIN_EFFECT, "fdr_alpha": rt.settings.fdr_alpha}
     latest = runs[-1]["id"] if runs else None
     return evidence, latest
 
