@@ -33,7 +33,10 @@ from .test_validate import GOOD
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.hostile]
 
-QUICK_CANDIDATE_TRIALS = 3 * (9 * 2 + 8)
+# The fewest candidate trials of a quick benchmark: 3 problems x (9 grid rates + 6 tuner trials) x 2
+# tuning seeds + 8 evaluation seeds. A candidate that diverges everywhere also gets the grid's
+# bounded extension, so the exact count varies with the attack.
+QUICK_CANDIDATE_TRIALS = 3 * ((9 + 6) * 2 + 8)
 SECRET = "SECRET-" + uuid.uuid4().hex
 ENV_MARKER = "ENVMARK-" + uuid.uuid4().hex
 LIMITS = {"FRONTIER_RUN_SECONDS": "6", "FRONTIER_COMPILE_SECONDS": "15", "FRONTIER_PROCESSES": "48",
@@ -128,7 +131,7 @@ def trial_errors(home: Path, exp_id: int) -> list[str]:
     with sqlite3.connect(f"file:{home / 'state.db'}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT t.error, t.diverged FROM trials t JOIN benchmark_runs b ON "
                           "b.id = t.benchmark_run_id WHERE b.experiment_id = ?", (exp_id,)).fetchall()
-    assert len(rows) == QUICK_CANDIDATE_TRIALS
+    assert len(rows) >= QUICK_CANDIDATE_TRIALS
     return [row[0] or "" for row in rows]
 
 
@@ -176,7 +179,7 @@ async def run_attack(client: Client, home: Path, name: str, attack: str) -> tupl
     after = snapshot(home)
     assert after["integrity"] == "ok"
     for table, grown in (("experiments", 1), ("builds", 1), ("benchmark_runs", 1),
-                         ("trials", QUICK_CANDIDATE_TRIALS), ("jobs", 1), ("verdicts", 0)):
+                         ("trials", len(errors)), ("jobs", 1), ("verdicts", 0)):
         assert after[table] == before[table] + grown, (table, before, after)
     page = await call(client, "history", {"limit": 5})
     assert page["rows"][0]["id"] == exp_id and page["rows"][0]["status"] == "benchmarked"
