@@ -24,8 +24,9 @@ def tables(path: Path) -> dict[str, str]:
 
 
 def test_schema_version_is_the_number_of_migrations() -> None:
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 4
-    assert [m.__name__ for m in MIGRATIONS] == ["create_tables", "add_leader", "add_ablations", "add_claim_tests"]
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 5
+    assert [m.__name__ for m in MIGRATIONS] == ["create_tables", "add_leader", "add_ablations", "add_claim_tests",
+                                               "add_listing_indexes"]
 
 
 def test_migrating_one_step_at_a_time_equals_migrating_at_once(tmp_path: Path) -> None:
@@ -67,3 +68,25 @@ def test_a_lab_newer_than_this_code_is_refused_and_left_alone(tmp_path: Path) ->
         Archive(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+
+
+def test_a_version_4_lab_gains_the_listing_indexes_and_keeps_its_leaderboard(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = lab_at(path, 4)
+    db.execute("INSERT INTO pairings VALUES (1, 'a', 'b', 'a|b', NULL, 0)")
+    db.execute("INSERT INTO sources VALUES (1, 'h', 'n', 1, 'x')")
+    for i in (1, 2):
+        db.execute(f"INSERT INTO experiments VALUES ({i}, 'e{i}', 1, NULL, 1, 's', 'm', 'p', 'benchmarked', 0, 0, "
+                   f"{0.5 * i})")
+        db.execute(f"INSERT INTO leader VALUES ({i}, 'quick', {0.5 * i})")
+    db.close()
+    archive = Archive(path)
+    try:
+        indexes = {row["name"] for row in archive.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"idx_experiments_source", "idx_experiments_id", "idx_leader_suite_ratio_id"} <= indexes
+        assert "idx_leader_suite_ratio" not in indexes
+        assert [r["id"] for r in archive.leaderboard(limit=5, offset=0, suite="quick")[0]] == [1, 2]
+        rows, total = archive.history(limit=5, offset=0)
+        assert total == 2 and [(r["id"], r["duplicate_of"]) for r in rows] == [(2, 1), (1, None)]
+    finally:
+        archive.close()

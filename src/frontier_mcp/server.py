@@ -48,6 +48,7 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
             if not settings.sandbox:
                 log.warning("the sandbox is OFF: model-written code runs with your privileges")
             rt.prepare_in_background()
+            rt.warm_statistics_in_background()
             live["runtime"] = rt
             try:
                 yield rt

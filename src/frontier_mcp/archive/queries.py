@@ -188,7 +188,8 @@ class Queries:
     def holdout_runs_since(self, since: float) -> list[dict[str, Any]]:
         """Hidden-suite runs recorded at or after `since` (a UNIX time), oldest first."""
         return self.query(f"SELECT id, experiment_id, suite, job_id, outcome, created_at FROM benchmark_runs "
-                          f"WHERE suite IN ({HIDDEN_SQL}) AND created_at >= ? ORDER BY id", (since,))
+                          f"INDEXED BY idx_runs_suite_created WHERE suite IN ({HIDDEN_SQL}) AND created_at >= ? "
+                          "ORDER BY id", (since,))
 
     def ablations(self, experiment_id: int) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM ablations WHERE experiment_id = ? ORDER BY id", (experiment_id,))
@@ -203,22 +204,27 @@ class Queries:
 
     def history(self, *, limit: int, offset: int, status: str | None = None,
                 field: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Experiments, newest first. The page's ids come from a narrow index (status, pairing or id),
+        then only those rows are read: a page at offset 50,000 walks index entries, not wide rows."""
         where, params = [], []
         if status:
-            where.append("e.status = ?")
+            where.append("status = ?")
             params.append(status)
         if field:
-            where.append("(p.field_a = ? OR p.field_b = ?)")
+            where.append("pairing_id IN (SELECT id FROM pairings WHERE field_a = ? UNION "
+                         "SELECT id FROM pairings WHERE field_b = ?)")
             params += [field, field]
+        # Named, so the planner cannot trade them for a walk of the table (rows of ~1 KB) in id order.
+        index = "idx_experiments_pairing_status" if field else ("idx_experiments_status" if status
+                                                               else "idx_experiments_id")
+        source = f"experiments INDEXED BY {index}"
         clause = ("WHERE " + " AND ".join(where)) if where else ""
-        base = f"FROM experiments e JOIN pairings p ON p.id = e.pairing_id {clause}"
-        # Without a field filter the count needs no join (and uses the status index).
-        count_from = base if field else f"FROM experiments e {clause}"
-        total = self.query(f"SELECT COUNT(*) AS n {count_from}", tuple(params))[0]["n"]
+        total = self.query(f"SELECT COUNT(*) AS n FROM {source} {clause}", tuple(params))[0]["n"]
         latest = f"""(SELECT {{}} FROM benchmark_runs b WHERE b.experiment_id = e.id
                       AND b.suite NOT IN ({HIDDEN_SQL}) ORDER BY b.id DESC LIMIT 1)"""
         rows = self.query(
-            f"""SELECT e.id, e.name, e.status, e.parent_id, e.created_at, p.field_a, p.field_b,
+            f"""WITH page(id) AS (SELECT id FROM {source} {clause} ORDER BY id DESC LIMIT ? OFFSET ?)
+                SELECT e.id, e.name, e.status, e.parent_id, e.created_at, p.field_a, p.field_b,
                        substr(e.statement, 1, 160) AS statement,
                        (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict,
                        {latest.format("geomean_ratio")} AS geomean_ratio,
@@ -227,27 +233,33 @@ class Queries:
                        (SELECT MIN(e2.id) FROM sources s2 JOIN experiments e2 ON e2.source_id = s2.id
                         WHERE s2.normalized_sha256 = (SELECT normalized_sha256 FROM sources WHERE id = e.source_id)
                           AND e2.id < e.id) AS duplicate_of
-                {base} ORDER BY e.id DESC LIMIT ? OFFSET ?""", (*params, limit, offset))
+                FROM page JOIN experiments e ON e.id = page.id JOIN pairings p ON p.id = e.pairing_id
+                ORDER BY e.id DESC""", (*params, limit, offset))
         return rows, total
 
     def leaderboard(self, *, limit: int, offset: int, suite: str | None = None
                     ) -> tuple[list[dict[str, Any]], int]:
-        """Experiments by their best geometric-mean loss ratio (visible suites), lowest first."""
+        """Experiments by their best geometric-mean loss ratio (visible suites), lowest first. The page
+        comes from a covering index on (suite,) ratio and id; only its rows are joined."""
         params: tuple[str, ...]
         if suite:
-            source, ratio, params = "leader l JOIN experiments e ON e.id = l.experiment_id", "l.best_ratio", (suite,)
-            where = "l.suite = ?"
+            page = ("SELECT experiment_id AS id, best_ratio AS ratio FROM leader WHERE suite = ? "
+                    "ORDER BY best_ratio, experiment_id")
+            params = (suite,)
+            total = self.query("SELECT COUNT(*) AS n FROM leader WHERE suite = ?", params)[0]["n"]
         else:
-            source, ratio, params = "experiments e", "e.best_ratio", ()
-            where = "e.best_ratio IS NOT NULL"
-        total = self.query(f"SELECT COUNT(*) AS n FROM {source} WHERE {where}", params)[0]["n"]
+            page = ("SELECT id, best_ratio AS ratio FROM experiments WHERE best_ratio IS NOT NULL "
+                    "ORDER BY best_ratio, id")
+            params = ()
+            total = self.query("SELECT COUNT(*) AS n FROM experiments WHERE best_ratio IS NOT NULL")[0]["n"]
         rows = self.query(
-            f"""SELECT e.id, e.name, p.field_a, p.field_b, {ratio} AS geomean_ratio,
+            f"""WITH page(id, ratio) AS ({page} LIMIT ? OFFSET ?)
+                SELECT e.id, e.name, p.field_a, p.field_b, page.ratio AS geomean_ratio,
                        (SELECT outcome FROM benchmark_runs b WHERE b.experiment_id = e.id
-                        AND b.suite NOT IN ({HIDDEN_SQL}) AND b.geomean_ratio = {ratio} LIMIT 1) AS outcome,
+                        AND b.suite NOT IN ({HIDDEN_SQL}) AND b.geomean_ratio = page.ratio LIMIT 1) AS outcome,
                        (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict
-                FROM {source} JOIN pairings p ON p.id = e.pairing_id
-                WHERE {where} ORDER BY {ratio} ASC, e.id ASC LIMIT ? OFFSET ?""", (*params, limit, offset))
+                FROM page JOIN experiments e ON e.id = page.id JOIN pairings p ON p.id = e.pairing_id
+                ORDER BY page.ratio ASC, e.id ASC""", (*params, limit, offset))
         return rows, total
 
     def counts(self) -> dict[str, int]:

@@ -172,8 +172,26 @@ def add_claim_tests(db: sqlite_utils.Database) -> None:
     )""", "CREATE INDEX idx_claim_tests_experiment ON claim_tests(experiment_id)")
 
 
+def add_listing_indexes(db: sqlite_utils.Database) -> None:
+    """5: every listing stays an index search at 100,000 experiments (tests/test_query_plans.py checks
+    each query's plan): `history`'s duplicate_of looks experiments up by source, job_status its runs
+    by job, the holdout gate the hidden runs by time, propose_pairing the lessons by field, newest first."""
+    _run(db, "CREATE INDEX idx_experiments_source ON experiments(source_id)",
+         # Narrow, ordered by id: pages of `history` (no filter; by status; by pairing) and the leaderboard.
+         "CREATE INDEX idx_experiments_id ON experiments(id)",
+         "CREATE INDEX idx_experiments_pairing_status ON experiments(pairing_id, status)",
+         "CREATE INDEX idx_leader_suite_ratio_id ON leader(suite, best_ratio, experiment_id)",
+         "DROP INDEX idx_leader_suite_ratio",
+         "CREATE INDEX idx_runs_job ON benchmark_runs(job_id) WHERE job_id IS NOT NULL",
+         "CREATE INDEX idx_runs_suite_created ON benchmark_runs(suite, created_at)",
+         "CREATE INDEX idx_ablations_job ON ablations(job_id) WHERE job_id IS NOT NULL",
+         "CREATE INDEX idx_pairings_field_a ON pairings(field_a)",
+         "CREATE INDEX idx_pairings_field_b ON pairings(field_b)",
+         "CREATE INDEX idx_verdicts_created ON verdicts(created_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [create_tables, add_leader, add_ablations,
-                                                            add_claim_tests]
+                                                            add_claim_tests, add_listing_indexes]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,12 +42,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
     cache_key = hashlib.sha256(f"{harness_version}|{toolchain_version}|{suite.key()}|{secret_id}|"
                                f"{provenance.get('rustflags')}|{machine_info()['cpu']}".encode()).hexdigest()[:20]
     cache_file = cache_dir / f"baselines-{suite.name}-{cache_key}.json"
-    baseline_trials: list[dict[str, Any]] | None = None
-    if cache_file.exists():
-        try:
-            baseline_trials = json.loads(cache_file.read_text())
-        except ValueError:
-            baseline_trials = None
+    baseline_trials = read_baselines(cache_file)
     optimizers = [CANDIDATE] + ([] if baseline_trials is not None else list(suite.baselines))
     total = runs_per_optimizer(suite) * len(optimizers)
     done = 0
@@ -63,9 +61,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
         baseline_trials = []
         for name in suite.baselines:
             baseline_trials += await run_optimizer(harness, name, suite, tick, space=baseline_space(info, name))
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(baseline_trials))
-        tmp.replace(cache_file)
+        write_baselines(cache_file, baseline_trials)
         cache_state = "miss"
     else:
         cache_state = "hit"
@@ -87,6 +83,58 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
     if timing is not None:
         report.time_ratio_vs_adam, report.timing = timing["ratio"], timing
     return report, candidate_trials
+
+
+# The baseline cache files (several MB of JSON) as this process last parsed them: path -> (the file's
+# (mtime_ns, size, inode) when read, its trials). A server parses each once; a file replaced by another
+# server (atomic rename: a new inode) or edited is read again.
+_PARSED: OrderedDict[Path, tuple[tuple[int, int, int], list[dict[str, Any]]]] = OrderedDict()
+_PARSED_MAX = 8
+_PARSED_LOCK = threading.Lock()
+
+
+def _stamp(stat: os.stat_result) -> tuple[int, int, int]:
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+def _remember(cache_file: Path, stamp: tuple[int, int, int], trials: list[dict[str, Any]]) -> None:
+    with _PARSED_LOCK:
+        _PARSED[cache_file] = (stamp, trials)
+        _PARSED.move_to_end(cache_file)
+        while len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+
+
+def read_baselines(cache_file: Path) -> list[dict[str, Any]] | None:
+    """The cached baseline trials, or None (no file, or one that does not parse). Parsed once per
+    process while the file is unchanged; each call gets its own row dicts."""
+    try:
+        stamp = _stamp(cache_file.stat())
+    except OSError:
+        return None
+    with _PARSED_LOCK:
+        held = _PARSED.get(cache_file)
+    if held is None or held[0] != stamp:
+        try:
+            text = cache_file.read_bytes()
+            stamp = _stamp(cache_file.stat())  # as read: a concurrent replace shows up next time
+            trials = json.loads(text)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(trials, list):
+            return None
+        _remember(cache_file, stamp, trials)
+        held = (stamp, trials)
+    return [dict(row) for row in held[1]]
+
+
+def write_baselines(cache_file: Path, trials: list[dict[str, Any]]) -> None:
+    """Write the cache atomically (a temporary file renamed over it) and keep it parsed in memory."""
+    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(trials))
+    tmp.replace(cache_file)
+    with contextlib.suppress(OSError):
+        _remember(cache_file, _stamp(cache_file.stat()), [dict(row) for row in trials])
 
 
 def machine_info() -> dict[str, Any]:
