@@ -88,6 +88,8 @@ async def test_the_quick_suite_reports_the_same_on_ray_as_locally(lab_home: Path
         report, trials = await protocol.benchmark(
             harness(lab_home, executor), protocol.SUITES["quick"], cache_dir=tmp_path / name,
             toolchain_version="test", provenance={"suite": "quick"})
-        assert report.baseline_cache == "miss" and report.trials == 702
+        # Every optimizer's planned runs, plus the grid's extension wherever a problem needed it.
+        planned = (1 + len(protocol.SUITES["quick"].baselines)) * protocol.runs_per_optimizer(protocol.SUITES["quick"])
+        assert report.baseline_cache == "miss" and report.trials >= planned
         reports[name] = (untimed(report.model_dump(mode="json")), untimed(trials))
     assert reports["ray"] == reports["local"]
