@@ -218,3 +218,21 @@ async def test_a_child_experiment_shows_its_diff_and_how_each_problem_changed(cl
     assert [c["id"] for c in parent["children"]] == [ids[1]]
     assert detail["relatives"]["count"] == 1 and detail["relatives"]["best"]["id"] == ids[0]
     assert parent["relatives"]["best"]["id"] == ids[1]
+
+
+async def test_the_contract_is_a_resource_and_contract_errors_point_to_it(client: Client) -> None:
+    contract = await client.read_resource("frontier://contract")
+    text = contract.contents[0].text  # type: ignore[union-attr]
+    for needle in ("pub trait Optimizer", "budget_left", "pub fn build()", "ctx.knob", "fresh process"):
+        assert needle in text, needle
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert "frontier://contract" in (tools["write_crate"].description or "")
+    pairing = await call(client, "propose_pairing", {"allow_repeat": True})
+    guessed = example_source().replace("ctx.lr * scale", "ctx.learning_rate() * scale")
+    written = await call(client, "write_crate", {
+        "pairing_id": pairing["pairing_id"], "name": "guessed_api", "source": guessed,
+        "statement": "A guess at the API.", "mechanism": "Calls a method the context does not have.",
+        "prediction": "The compiler says so, and points at the contract."})
+    built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
+    assert not built["ok"] and "frontier://contract" in built["next_step"], built["next_step"]
+    assert built["diagnostics"][0]["code"] == "E0599"

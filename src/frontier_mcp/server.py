@@ -19,7 +19,7 @@ from pydantic import Field
 from . import __version__
 from .archive import Archive, ArchiveError, visible_report
 from .pairing import catalog
-from .prompts import load_prompt
+from .prompts import contract_text, load_prompt
 from .runtime import Runtime
 from .settings import Settings
 from .tools import ALL_TOOLS
@@ -74,6 +74,12 @@ def _register_resources(server: MCPServer[Runtime], live: dict[str, Runtime]) ->
             return answer()
         except ArchiveError as exc:
             raise ResourceError(str(exc)) from None
+
+    @server.resource("frontier://contract", title="The optimizer contract", mime_type="text/markdown")
+    def contract() -> str:
+        """What write_crate's Rust must be: the Optimizer trait, Tensor, StepContext (oracle calls and
+        their budget), knobs and switches, the rules the source checks enforce, and a complete example."""
+        return contract_text()
 
     @server.resource("frontier://fields", title="Field catalog", mime_type="application/json")
     def fields() -> str:

@@ -14,6 +14,11 @@ from ..cargo import Diagnostic, build_crate, file_sha256
 from ..runtime import NotReady
 from ._common import fail, hints, reply, runtime
 
+# Unresolved imports, names, types or fields, methods that are not the trait's, missing trait items,
+# wrong signatures: the usual signs of code written without the contract.
+CONTRACT_ERRORS = frozenset({"E0405", "E0407", "E0412", "E0425", "E0432", "E0433", "E0046", "E0050", "E0053",
+                             "E0186", "E0599", "E0609", "E0616", "E0624"})
+
 
 class CompileResult(BaseModel):
     experiment_id: int
@@ -70,6 +75,9 @@ def register(server: MCPServer) -> None:
         next_step = (f"call benchmark(experiment_id={experiment_id})" if outcome.ok else
                      f"fix the errors, call write_crate again with name={name!r} (revises experiment "
                      f"{experiment_id}), then compile again")
+        if not outcome.ok and any(d.code in CONTRACT_ERRORS for d in outcome.diagnostics):
+            next_step = ("read the resource frontier://contract (the trait, the types, what StepContext "
+                         "offers, a complete example): these errors are about the contract. Then " + next_step)
         result = CompileResult(experiment_id=experiment_id, ok=outcome.ok,
                                status="built" if outcome.ok else "failed", errors=outcome.errors,
                                warnings=outcome.warnings, diagnostics=outcome.diagnostics,

@@ -51,7 +51,7 @@ def register(server: MCPServer) -> None:
         parent_id: Annotated[int | None, Field(
             description="The experiment this one evolves from, if any (lineage).", ge=1)] = None,
     ) -> Annotated[CallToolResult, CrateWritten]:
-        """Turn a conjecture and its Rust implementation into an experiment: validates the name and the source (one file, std only, no unsafe, no I/O), archives the conjecture with its lineage, and writes a crate behind the fixed Optimizer trait. Returns the experiment id; call compile next. To fix a source that failed to compile, call write_crate again with the same name: an experiment that has not compiled yet is revised in place (its failed builds stay in the archive). Nothing is written if validation fails."""
+        """Turn a conjecture and its Rust implementation into an experiment (read the resource frontier://contract first: the Optimizer trait, Tensor, StepContext with its oracle budget, knobs, the rules, a complete example): validates the name and the source (one file, std only, no unsafe, no I/O), archives the conjecture with its lineage, and writes a crate behind the fixed Optimizer trait. Returns the experiment id; call compile next. To fix a source that failed to compile, call write_crate again with the same name: an experiment that has not compiled yet is revised in place (its failed builds stay in the archive). Nothing is written if validation fails."""
         rt = runtime(ctx)
         problem = check_name(name)
         if problem:
