@@ -236,3 +236,20 @@ async def test_the_contract_is_a_resource_and_contract_errors_point_to_it(client
     built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
     assert not built["ok"] and "frontier://contract" in built["next_step"], built["next_step"]
     assert built["diagnostics"][0]["code"] == "E0599"
+
+
+async def test_a_panicking_candidate_says_why_and_where_and_structured_results_carry_a_summary(
+        client: Client) -> None:
+    panic = 'if ctx.step == 3 { panic!("moment buffer exhausted"); }'
+    panicky = example_source().replace("let t = ctx.step as f64; // 1-based",
+                                       "let t = ctx.step as f64; // 1-based\n        " + panic)
+    assert panicky != example_source()
+    exp_id = await compiled(client, "panics_at_three", panicky)
+    status = await call(client, "benchmark", {"experiment_id": exp_id, "suite": "quick"})
+    while status["status"] == "running":
+        status = await call(client, "job_status", {"job_id": status["job_id"], "wait_seconds": 60})
+    problem = status["report"]["problems"][0]
+    assert problem["all_tuning_failed"] and problem["candidate_errors"], problem["candidate_errors"]
+    error = problem["candidate_errors"][0]
+    assert "moment buffer exhausted" in error["message"] and error["location"].startswith("src/optimizer.rs:"), error
+    assert "moment buffer exhausted" in status["summary"] and "FAILED" in status["summary"]

@@ -57,6 +57,10 @@ def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[st
 
     partial: list[dict[str, Any]] = []
     costs: dict[str, list[float]] = {name: [] for name in optimizers}
+    tuning: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in candidate:
+        if row["phase"] == "tune":
+            tuning[row["problem"]].append(row)
     for spec in suite.problems:
         cand_rows = evals[(CANDIDATE, spec.name)]
         summaries = {name: _summary(name, evals[(name, spec.name)]) for name in suite.baselines}
@@ -86,7 +90,10 @@ def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[st
             outcome=stats.outcome_of(p_holm, cmp.ratio, suite.alpha, ci),
             target_loss=steps["target"], steps_to_target=_finite(mine), best_baseline_steps=_finite(theirs),
             speedup=(theirs / mine) if math.isfinite(mine) and math.isfinite(theirs) and mine > 0 else None,
-            curves=item["curves"]))
+            curves=item["curves"],
+            candidate_errors=failures(tuning[item["spec"].name] + evals[(CANDIDATE, item["spec"].name)]),
+            all_tuning_failed=bool(tuning[item["spec"].name]) and all(
+                r["diverged"] for r in tuning[item["spec"].name])))
     outcomes = [r.outcome for r in results]
     speedups = [r.speedup for r in results if r.speedup is not None]
     pooled = [float(x) for item in partial if item["logs"] is not None for x in item["logs"]]
@@ -103,6 +110,17 @@ def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[st
         pooled_p=stats.pooled_improvement_p(pooled), pairs=sum(1 for x in pooled if abs(x) > stats.TIE_LOG_TOLERANCE),
         trials=trials,
         baseline_cache=cache_state, seconds=seconds, provenance=provenance)
+
+
+def failures(rows: list[dict[str, Any]], limit: int = 3) -> list[dict[str, Any]]:
+    """The first distinct error messages of these runs, with where they happened and how often."""
+    seen: dict[tuple[str, str | None], int] = {}
+    for row in rows:
+        if row.get("error"):
+            key = (str(row["error"])[:500], row.get("error_location"))
+            seen[key] = seen.get(key, 0) + 1
+    return [{"message": message, "location": location, "runs": runs}
+            for (message, location), runs in list(seen.items())[:limit]]
 
 
 def class_verdicts(results: list[ProblemResult], logs: dict[str, Any]) -> dict[str, ClassVerdict]:

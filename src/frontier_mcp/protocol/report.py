@@ -50,6 +50,10 @@ class ProblemResult(BaseModel):
     speedup: float | None = Field(description="best_baseline_steps / steps_to_target (>1: candidate faster)")
     curves: dict[str, list[list[float | None]]] = Field(
         description="median loss curve [step, loss] of the candidate and the best baseline")
+    candidate_errors: list[dict[str, Any]] = Field(
+        default_factory=list, description="why the candidate's runs failed here (tuning and evaluation): each "
+                                          "distinct message with its location in optimizer.rs and how many runs")
+    all_tuning_failed: bool = Field(False, description="every tuning run of the candidate failed on this problem")
 
 
 class ClassVerdict(BaseModel):

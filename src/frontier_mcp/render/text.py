@@ -105,6 +105,12 @@ def render_table(report: BenchmarkReport) -> str:
                      f"{r.best_baseline:>14} {_fmt(best.median_final_loss):>10} {_fmt(r.ratio):>8} "
                      f"{_interval(r.ratio_ci):>17} {r.p_holm:>8.3g} {r.candidate.diverged:>4} "
                      f"{_fmt(r.speedup):>8} {accuracy:>12} {r.outcome}")
+    for r in report.problems:
+        if r.all_tuning_failed:
+            lines.append(f"ALL tuning runs of the candidate FAILED on {r.problem}: its tuned settings mean nothing.")
+        for e in r.candidate_errors:
+            where = f" at {e['location']}" if e.get("location") else ""
+            lines.append(f"failed runs on {r.problem} ({e['runs']}): {e['message']}{where}")
     return "\n".join(lines)
 
 

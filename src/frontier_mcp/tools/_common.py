@@ -34,8 +34,11 @@ def reply(model: BaseModel, text: str) -> CallToolResult:
     """Structured content for clients that read it, and a readable summary for those that don't."""
     if len(text) > TEXT_BUDGET:
         text = text[:TEXT_BUDGET] + "\n... (cut; the structured result has everything)"
-    return CallToolResult(content=[TextContent(type="text", text=text)],
-                          structured_content=model.model_dump(mode="json"))
+    # Some hosts (Claude Code, VS Code) hand the model only the structured content: it carries the
+    # readable summary too.
+    data = model.model_dump(mode="json")
+    data.setdefault("summary", text)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 def fail(message: str) -> ToolError:
