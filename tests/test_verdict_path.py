@@ -75,6 +75,25 @@ def test_judge_applies_holm_across_the_problems_exactly() -> None:
     assert stats.outcome_of(second.p_value, second.ratio, SUITE.alpha, tuple(second.ratio_ci)) == "win"
     assert [r.outcome for r in report.problems] == ["win", "tie", "tie"]
     assert (report.outcome, report.wins, report.ties, report.losses) == ("win", 1, 2, 0)
+    assert report.geomean_ratio == stats.geometric_mean([r.ratio for r in report.problems])
+    logs = [x for r in report.problems for x in stats.paired_log_ratios(
+        [x * (1.0 + 0.01 * s) for x, s in zip(FACTORS[r.problem], SEEDS, strict=True)],
+        [1.0 + 0.01 * s for s in SEEDS])]
+    assert report.pooled_p == stats.pooled_improvement_p(logs) and report.pairs == 24
+    assert report.reached_target == "2/3" and report.rediscovery_of is None
+
+
+def test_a_candidate_that_is_a_baseline_ties_everywhere_and_is_named_a_rediscovery() -> None:
+    candidate, baselines = rows({p: [1.0] * 8 for p in FACTORS})
+    tuning = [{**r, "phase": "tune", "diverged": r["problem"] == "rosenbrock-10",
+               "error": "panicked" if r["problem"] == "rosenbrock-10" else None} for r in candidate]
+    report = report_of(candidate + tuning, baselines)
+    assert report.rediscovery_of == "adam" and report.outcome == "tie" and report.losses == 0
+    assert (report.pooled_p, report.pairs, report.geomean_ratio) == (1.0, 0, 1.0)
+    assert [r.speedup for r in report.problems] == [1.0, 1.0, 1.0] and report.geomean_speedup == 1.0
+    assert [r.all_tuning_failed for r in report.problems] == [True, False, False]
+    assert report.problems[0].candidate_errors == [{"message": "panicked", "location": None, "runs": 8}]
+    assert report.problems[1].candidate_errors == []
 
 
 def test_holm_decides_when_the_raw_p_value_alone_would_win() -> None:
@@ -83,7 +102,7 @@ def test_holm_decides_when_the_raw_p_value_alone_would_win() -> None:
     assert stats.holm([2 / 2**8] * 7) == [pytest.approx(7 * 2 / 2**8)] * 7
     assert stats.outcome_of(stats.holm([2 / 2**8] * 7)[0], 0.5, 0.05, (0.4, 0.6)) == "tie"
     assert stats.outcome_of(2 / 2**8, 0.5, 0.05, (0.4, 0.6)) == "win"
-    assert stats.holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1, never above
+    assert stats.holm([0.6, 0.9]) == [1.0, 1.0]  # capped at 1, never above
     assert stats.holm([0.01, 0.04, 0.03]) == [pytest.approx(0.03), pytest.approx(0.06), pytest.approx(0.06)]
     assert stats.holm([]) == []
 
@@ -129,7 +148,7 @@ def test_a_non_finite_evaluation_loss_is_a_divergence_in_the_report(bad: float) 
     first = report.problems[0]
     assert first.outcome == "loss" and first.ratio == stats.RATIO_CAP
     assert first.candidate.median_final_loss is None and first.candidate.diverged == len(SEEDS)
-    assert report.outcome != "win"
+    assert (report.outcome, report.losses) == ("loss", 1)
     # The best baseline's every evaluation loss non-finite: the other baseline becomes the best.
     other = report_of(*rows(FACTORS, {("adam", "rosenbrock-10"): bad}))
     assert other.problems[0].best_baseline == "sgd"
@@ -185,6 +204,8 @@ HOLDOUT_FAILED = ("the win on 'standard' did not pass the hidden holdout gate{} 
     ("win", [standard(), {**GATE, "passed": True, "classes": {"smooth": True, "neural": False}}],
      ["smooth", "neural"], HOLDOUT_FAILED.format(" for neural")),
     ("win", [standard(), {**GATE, "passed": True}], ["smooth"], HOLDOUT_FAILED.format(" for smooth")),
+    ("win", [standard(), {**GATE, "passed": True, "classes": {}}], ["smooth", "neural"],
+     HOLDOUT_FAILED.format(" for smooth, neural")),
 ])
 def test_each_failing_condition_of_a_win_has_its_own_reason(verdict: str, benchmarks: list[dict[str, Any]],
                                                           classes: list[str] | None, reason: str) -> None:
@@ -216,3 +237,10 @@ def test_a_still_running_holdout_is_named_and_the_supported_claims_carry_their_e
     # The overall gate passing says nothing about a class the holdout did not report.
     assert refusal("win", {"benchmarks": [standard(), {**GATE, "passed": True}]}, NEVER, ["smooth"]) == (
         HOLDOUT_FAILED.format(" for smooth"))
+
+
+def test_a_class_outcome_is_a_tie_without_wins_and_needs_a_geometric_mean_strictly_below_one() -> None:
+    from frontier_mcp.protocol.report import class_outcome
+
+    assert class_outcome(["tie", "tie"], 0.5) == "tie" and class_outcome([], None) == "tie"
+    assert class_outcome(["win"], 1.0) == "tie" and class_outcome(["win"], None) == "tie"
