@@ -244,3 +244,24 @@ def test_a_class_outcome_is_a_tie_without_wins_and_needs_a_geometric_mean_strict
 
     assert class_outcome(["tie", "tie"], 0.5) == "tie" and class_outcome([], None) == "tie"
     assert class_outcome(["win"], 1.0) == "tie" and class_outcome(["win"], None) == "tie"
+
+
+def test_the_outcome_rules_at_their_boundaries() -> None:
+    win_ci = (0.4, 0.6)
+    assert stats.outcome_of(0.05, 0.5, 0.05, win_ci) == "tie"  # p must be strictly below alpha
+    assert stats.outcome_of(0.001, 1.0, 0.05, (0.4, 0.9)) == "tie"  # a ratio of exactly 1 is neither
+    assert stats.outcome_of(0.001, 1.5, 0.05, (0.4, 0.9)) == "loss"
+    assert stats.outcome_of(0.001, 0.5, 0.05, (0.4, stats.MIN_EFFECT)) == "tie"  # the interval must end below
+    assert stats.outcome_of(0.05, 1.5, 0.05, (1.0, 1.04)) == "tie"
+    assert stats.outcome_of(0.001, 1.5, 0.05, (1.0, 2.0)) == "loss"
+    assert stats.outcome_of(0.3, 2.0, 0.05, (1.0 / stats.MIN_EFFECT, 3.0)) == "tie"
+    assert stats.outcome_of(0.3, 2.0, 0.05, (1.5, 3.0)) == "loss"
+    assert stats.overall_outcome(["tie", "tie"]) == "tie" and stats.overall_outcome([]) == "tie"
+    assert stats.overall_outcome(["win", "loss"]) == "mixed"
+    assert stats.ratio(1e-10, 1e3) == 1 / stats.RATIO_CAP and stats.ratio(1e3, 1e-10) == stats.RATIO_CAP
+
+
+def test_finite_pairs_are_counted_by_which_side_is_lower() -> None:
+    assert stats.compare([1.0, 1.0, 3.0], [2.0, 2.0, 2.0]) == stats.Comparison(
+        ratio=0.5, p_value=stats.paired_log_wilcoxon([1.0, 1.0, 3.0], [2.0, 2.0, 2.0]), candidate_better=2,
+        baseline_better=1)
