@@ -1,21 +1,9 @@
 //! Tests that run the real `frontier-bench` binary.
 #![forbid(unsafe_code)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
-fn bin(args: &[&str], stdin: &str) -> (String, i32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_frontier-bench"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (String::from_utf8(out.stdout).unwrap(), out.status.code().unwrap_or(-1))
-}
+use common::{bin, script};
 
 #[test]
 fn version_and_list() {
@@ -67,16 +55,6 @@ fn replay_feeds_gradients() {
     assert!(out.starts_with("error init: expected 2 values"), "{out}");
 }
 
-/// A candidate binary made of a shell script (the harness passes `serve` as its argument).
-fn script(name: &str, body: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("frontier-bench-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
 
 fn field<'a>(line: &'a str, key: &str) -> &'a str {
     let start = line.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len() + 3;
@@ -95,7 +73,7 @@ fn a_candidate_in_its_own_process_gives_the_same_numbers_as_in_process() {
             plan += &format!("id={i}{who} optimizer={who} problem={problem} lr=0.01 seed=4 instance=77 steps=60 curve_points=5 eval_budget=60\n");
         }
     }
-    let (out, code) = bin(&["run", "--candidate", remote.to_str().unwrap()], &plan);
+    let (out, code) = bin(&["run", "--candidate", &remote], &plan);
     assert_eq!(code, 0, "{out}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 9, "{out}");
@@ -124,7 +102,7 @@ fn a_candidate_that_breaks_the_protocol_dies_or_hangs_fails_only_its_own_run() {
         (&hangs, "exceeded its time limit"),
     ] {
         let started = std::time::Instant::now();
-        let (out, code) = bin(&["run", "--candidate", path.to_str().unwrap(), "--run-timeout-ms", "500"], line);
+        let (out, code) = bin(&["run", "--candidate", path, "--run-timeout-ms", "500"], line);
         assert_eq!(code, 0, "{out}");
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 2, "{out}");

@@ -3,32 +3,10 @@
 
 use frontier_bench::replay::{replay, NO_ORACLE};
 use frontier_core::{Optimizer, StepContext, Tensor};
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
-fn bin(args: &[&str], stdin: &str) -> (String, i32) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_frontier-bench"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (String::from_utf8(out.stdout).unwrap(), out.status.code().unwrap_or(-1))
-}
+use common::{bin, script};
 
-/// A candidate binary made of a shell script (the harness passes `serve` as its argument).
-fn script(name: &str, body: &str) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("frontier-replay-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.to_str().unwrap().to_string()
-}
 
 /// A small deterministic probe: three tensors at very different gradient scales, 30 steps.
 fn body(steps: usize) -> String {
