@@ -265,3 +265,32 @@ def test_finite_pairs_are_counted_by_which_side_is_lower() -> None:
     assert stats.compare([1.0, 1.0, 3.0], [2.0, 2.0, 2.0]) == stats.Comparison(
         ratio=0.5, p_value=stats.paired_log_wilcoxon([1.0, 1.0, 3.0], [2.0, 2.0, 2.0]), candidate_better=2,
         baseline_better=1)
+
+
+def test_class_verdicts_count_pool_and_average_only_their_own_problems() -> None:
+    report = report_of(*rows(FACTORS))
+    by_problem = {r.problem: r for r in report.problems}
+    smooth, stochastic = report.classes["smooth"], report.classes["stochastic"]
+    assert smooth.problems == ["rosenbrock-10", "quadratic-ill-50"] and stochastic.problems == ["logreg-breast-cancer"]
+    assert (smooth.outcome, smooth.wins, smooth.ties, smooth.losses) == ("win", 1, 1, 0)
+    assert (stochastic.outcome, stochastic.wins, stochastic.ties, stochastic.losses) == ("tie", 0, 1, 0)
+    assert smooth.geomean_ratio == stats.geometric_mean([by_problem[p].ratio for p in smooth.problems])
+    assert stochastic.geomean_ratio == by_problem["logreg-breast-cancer"].ratio
+    logs = [x for p in smooth.problems for x in stats.paired_log_ratios(
+        [x * (1.0 + 0.01 * s) for x, s in zip(FACTORS[p], SEEDS, strict=True)], [1.0 + 0.01 * s for s in SEEDS])]
+    assert smooth.pooled_p == stats.pooled_improvement_p(logs) and (smooth.pairs, stochastic.pairs) == (16, 8)
+    lost = report_of(*rows(FACTORS, {(CANDIDATE, "rosenbrock-10"): math.nan})).classes["smooth"]
+    assert (lost.outcome, lost.wins, lost.ties, lost.losses) == ("loss", 0, 1, 1)
+
+
+def test_a_diverged_side_is_the_worst_rank_and_rounding_level_differences_are_ties() -> None:
+    # Seven seeds where the candidate is better by a little, one where it diverged: the divergence ranks
+    # as the largest difference there is, as a finite but enormous loss would.
+    mine = [0.9] * 7 + [math.nan]
+    assert stats.paired_log_wilcoxon(mine, [1.0] * 8) == stats.paired_log_wilcoxon([0.9] * 7 + [1e300], [1.0] * 8)
+    assert stats.paired_log_wilcoxon([1.0] * 7 + [0.9], [0.9] * 7 + [math.inf]) == pytest.approx(
+        stats.paired_log_wilcoxon([1.0] * 7 + [0.9], [0.9] * 7 + [1e300]))
+    assert stats.paired_log_wilcoxon([1.0] * 8, [1.0 + 1e-7] * 8) == 1.0
+    assert stats.paired_log_wilcoxon([1.0], [2.0]) == 1.0  # one pair: p = 1
+    assert stats.pooled_improvement_p([-1e-6] * 12) == 1.0  # at the tolerance: a tie
+    assert stats.pooled_improvement_p([-1.0]) == 0.5
