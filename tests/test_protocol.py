@@ -138,14 +138,17 @@ async def benchmarked(client: Client, name: str, source: str, suite: str) -> tup
 
 
 async def test_retyped_adam_is_recognised_as_adam(client: Client) -> None:
-    _, status = await benchmarked(client, "paper_adam", RETYPED_ADAM, "quick")
+    exp_id, status = await benchmarked(client, "paper_adam", RETYPED_ADAM, "quick")
     report = status["report"]
+    # Named by the fixed gradient probe, with Adam's own settings. Its tuned runs need not match
+    # Adam's: the tuner searches each optimizer's own space (Adam's betas and eps; the candidate has
+    # no knobs), so their chosen rates and schedules can differ.
     assert report["rediscovery_of"] == "adam", report["rediscovery_of"]
-    assert "adam" in report["indistinguishable_from"]
-    for problem in report["problems"]:
-        adam = next(b for b in problem["baselines"] if b["optimizer"] == "adam")
-        assert problem["candidate"]["lr"] == adam["lr"]
-        assert problem["candidate"]["median_final_loss"] == pytest.approx(adam["median_final_loss"], rel=1e-6)
+    probe = report["rediscovery"]
+    assert probe["baseline"] == "adam" and probe["settings"]["beta1"] == 0.9, probe
+    assert probe["settings"]["beta2"] == 0.999 and probe["max_rel_diff"] <= probe["tolerance"], probe
+    refused = await call_error(client, "record_result", {"experiment_id": exp_id, "verdict": "win"})
+    assert "not recorded" in refused
 
 
 async def test_sgd_with_injected_noise_loses_significantly_on_most_problems(client: Client) -> None:
