@@ -244,7 +244,8 @@ pub fn build(name: &str, opts: &[(String, f64)]) -> Result<Box<dyn Optimizer>, S
 /// Convenience for tests and the harness: run an optimizer on explicit gradients.
 pub fn step_with(opt: &mut dyn Optimizer, params: &mut [Tensor], grads: &[Tensor], lr: f64, step: u64) {
     let oracle = frontier_core::NanOracle;
-    let ctx = StepContext::new(step, f64::NAN, lr, &oracle);
+    let kinds = frontier_core::kinds_from_shapes(params);
+    let ctx = StepContext::new(step, f64::NAN, lr, &oracle).with_kinds(&kinds);
     opt.step(params, grads, &ctx);
 }
 

@@ -2,8 +2,8 @@
 //!
 //! * [`Tensor`]: a flat `Vec<f64>` with a row-major shape.
 //! * [`Optimizer`]: the one trait a candidate implements (only `step` is required).
-//! * [`StepContext`]: step number, current loss and learning rate, plus counted access to the
-//!   objective on the current minibatch (`loss_at`, `grad_at`, `hvp`).
+//! * [`StepContext`]: step number, current loss and learning rate, each tensor's [`ParamKind`],
+//!   plus counted access to the objective on the current minibatch (`loss_at`, `grad_at`, `hvp`).
 //! * [`Rng`]: xoshiro256** seeded by splitmix64, with named independent streams.
 //!
 //! A candidate never sees seeds, problem names or data: the objective is reachable only through
@@ -104,6 +104,60 @@ pub fn zeros_like_all(ts: &[Tensor]) -> Vec<Tensor> {
     ts.iter().map(Tensor::zeros_like).collect()
 }
 
+/// What a parameter tensor is in its model, so matrix-aware optimizers (Muon, SOAP, Shampoo) can
+/// treat hidden weight matrices differently from the rest, as they are used in practice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParamKind {
+    /// A hidden weight matrix (rank >= 2) between two hidden representations: where orthogonalised
+    /// or Kronecker-factored updates apply.
+    Matrix,
+    /// A vector or scalar: a bias, a normalisation gain, or the variables of a test function.
+    Vector,
+    /// An embedding table (rows are looked up, not multiplied).
+    Embedding,
+    /// The output layer (classifier or language-model head).
+    Head,
+}
+
+impl ParamKind {
+    /// The kind a tensor of this shape has when its model does not say: rank >= 2 is a matrix.
+    pub fn from_shape(shape: &[usize]) -> ParamKind {
+        if shape.len() >= 2 {
+            ParamKind::Matrix
+        } else {
+            ParamKind::Vector
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamKind::Matrix => "matrix",
+            ParamKind::Vector => "vector",
+            ParamKind::Embedding => "embedding",
+            ParamKind::Head => "head",
+        }
+    }
+
+    /// The wire code of the kind (see [`remote`]).
+    pub fn code(self) -> u8 {
+        match self {
+            ParamKind::Matrix => 0,
+            ParamKind::Vector => 1,
+            ParamKind::Embedding => 2,
+            ParamKind::Head => 3,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<ParamKind> {
+        [ParamKind::Matrix, ParamKind::Vector, ParamKind::Embedding, ParamKind::Head].get(code as usize).copied()
+    }
+}
+
+/// The kinds of tensors of these shapes when their model does not say (see [`ParamKind::from_shape`]).
+pub fn kinds_from_shapes(ts: &[Tensor]) -> Vec<ParamKind> {
+    ts.iter().map(|t| ParamKind::from_shape(&t.shape)).collect()
+}
+
 /// Total number of scalars in a list of tensors.
 pub fn numel(ts: &[Tensor]) -> usize {
     ts.iter().map(Tensor::len).sum()
@@ -163,6 +217,7 @@ pub struct StepContext<'a> {
     oracle: &'a dyn Oracle,
     knobs: &'a [(String, f64)],
     switched_off: &'a [String],
+    kinds: &'a [ParamKind],
     loss_evals: Cell<u64>,
     grad_evals: Cell<u64>,
     hvp_evals: Cell<u64>,
@@ -203,6 +258,7 @@ impl<'a> StepContext<'a> {
             oracle,
             knobs: &[],
             switched_off: &[],
+            kinds: &[],
             loss_evals: Cell::new(0),
             grad_evals: Cell::new(0),
             hvp_evals: Cell::new(0),
@@ -247,6 +303,25 @@ impl<'a> StepContext<'a> {
     pub fn with_knobs(mut self, knobs: &'a [(String, f64)]) -> StepContext<'a> {
         self.knobs = knobs;
         self
+    }
+
+    /// What each parameter tensor is in its model (set by the harness, one per tensor).
+    pub fn with_kinds(mut self, kinds: &'a [ParamKind]) -> StepContext<'a> {
+        self.kinds = kinds;
+        self
+    }
+
+    /// What parameter tensor `i` is in its model: a hidden [`ParamKind::Matrix`], a
+    /// [`ParamKind::Vector`] (bias, norm gain, function variables), an [`ParamKind::Embedding`] or
+    /// the output [`ParamKind::Head`]. The harness sets it for every problem; where nobody did
+    /// (a bare `StepContext::new`), the shape decides: rank >= 2 is a matrix.
+    pub fn kind(&self, i: usize, tensor: &Tensor) -> ParamKind {
+        self.kinds.get(i).copied().unwrap_or_else(|| ParamKind::from_shape(&tensor.shape))
+    }
+
+    /// Every tensor's kind as the harness set them (empty if it set none; see [`StepContext::kind`]).
+    pub fn kinds(&self) -> &[ParamKind] {
+        self.kinds
     }
 
     /// The mechanisms an ablation switched off (set by the harness).
@@ -399,6 +474,13 @@ pub trait Optimizer {
     /// One update. `params` and `grads` are the model's tensors, each with its shape;
     /// `grads` is the gradient of `ctx.loss` at `params` on the current minibatch.
     fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext);
+    /// The point the optimizer hands over for evaluation, when it is not `params` (the point where
+    /// gradients are taken): e.g. Schedule-Free's or Polyak's averaged iterate. The harness
+    /// computes the loss curve, the final loss and the accuracies at it, free of oracle budget.
+    /// `None` (the default) means `params`.
+    fn eval_params(&self, _params: &[Tensor]) -> Option<Vec<Tensor>> {
+        None
+    }
 }
 
 impl<T: Optimizer + ?Sized> Optimizer for Box<T> {
@@ -413,6 +495,9 @@ impl<T: Optimizer + ?Sized> Optimizer for Box<T> {
     }
     fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
         (**self).step(params, grads, ctx)
+    }
+    fn eval_params(&self, params: &[Tensor]) -> Option<Vec<Tensor>> {
+        (**self).eval_params(params)
     }
 }
 

@@ -157,6 +157,9 @@ impl Problem for Rotated {
     fn shapes(&self) -> Vec<Vec<usize>> {
         self.shapes.clone()
     }
+    fn kinds(&self) -> Vec<frontier_core::ParamKind> {
+        self.inner.kinds()
+    }
     fn init(&self, rng: &mut Rng) -> Vec<Tensor> {
         let z0 = flatten(&self.inner.init(rng));
         let d: Vec<f64> = z0.iter().zip(&self.xstar).map(|(a, b)| a - b).collect();

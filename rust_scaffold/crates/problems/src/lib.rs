@@ -12,7 +12,7 @@
 //! `models/` (one file per model), `data.rs` (embedded datasets).
 #![forbid(unsafe_code)]
 
-use frontier_core::{Rng, Tensor};
+use frontier_core::{ParamKind, Rng, Tensor};
 
 mod data;
 mod functions;
@@ -37,6 +37,12 @@ pub trait Problem: Send + Sync {
     }
     /// Shapes of the parameter tensors, in order.
     fn shapes(&self) -> Vec<Vec<usize>>;
+    /// What each tensor is in the model (one per shape): hidden matrices, vectors (biases, norm
+    /// gains, function variables), embeddings and the output head. By default the shape decides
+    /// (rank >= 2 is a matrix); models with embeddings or a head say so.
+    fn kinds(&self) -> Vec<ParamKind> {
+        self.shapes().iter().map(|s| ParamKind::from_shape(s)).collect()
+    }
     /// Starting point drawn from the run's "init" stream.
     fn init(&self, rng: &mut Rng) -> Vec<Tensor>;
     /// Loss at `params` on `batch` (indices into the training set, with repeats allowed; `None`

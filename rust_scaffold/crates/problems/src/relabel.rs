@@ -80,6 +80,9 @@ impl Problem for DataInstance {
     fn shapes(&self) -> Vec<Vec<usize>> {
         self.model.shapes()
     }
+    fn kinds(&self) -> Vec<frontier_core::ParamKind> {
+        self.model.kinds()
+    }
     /// The canonical init (same draws: the shapes are the same), mapped into the instance.
     fn init(&self, rng: &mut Rng) -> Vec<Tensor> {
         let p = self.model.init(rng);

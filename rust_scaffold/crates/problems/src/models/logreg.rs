@@ -4,7 +4,7 @@ use super::{accuracy, axpy, dot, l2_term, row_index, rows, uniform_tensor, DataM
 use crate::data::{Dataset, Split};
 use crate::relabel::Relabel;
 use crate::Problem;
-use frontier_core::{Rng, Tensor};
+use frontier_core::{ParamKind, Rng, Tensor};
 use std::sync::Arc;
 
 /// Binary logistic regression: mean BCE with logits z = w.x + b, plus L2 on w.
@@ -71,6 +71,9 @@ impl Problem for LogReg {
     }
     fn shapes(&self) -> Vec<Vec<usize>> {
         vec![vec![self.train.d], vec![1]]
+    }
+    fn kinds(&self) -> Vec<ParamKind> {
+        vec![ParamKind::Head, ParamKind::Vector]
     }
     fn init(&self, rng: &mut Rng) -> Vec<Tensor> {
         let bound = 1.0 / (self.train.d as f64).sqrt();

@@ -7,7 +7,7 @@ use super::{
 use crate::data::{Dataset, Split};
 use crate::relabel::Relabel;
 use crate::Problem;
-use frontier_core::{Rng, Tensor};
+use frontier_core::{ParamKind, Rng, Tensor};
 use std::sync::Arc;
 
 /// One hidden layer of tanh units, softmax cross-entropy output, L2 on W1 and W2.
@@ -120,6 +120,9 @@ impl Problem for Mlp {
     fn shapes(&self) -> Vec<Vec<usize>> {
         let (d, h, k) = (self.train.d, self.hidden, self.train.classes);
         vec![vec![d, h], vec![h], vec![h, k], vec![k]]
+    }
+    fn kinds(&self) -> Vec<ParamKind> {
+        vec![ParamKind::Matrix, ParamKind::Vector, ParamKind::Head, ParamKind::Vector]
     }
     fn init(&self, rng: &mut Rng) -> Vec<Tensor> {
         let (d, h, k) = (self.train.d, self.hidden, self.train.classes);

@@ -4,7 +4,7 @@ use super::{accuracy, argmax, axpy, dot, l2_term, log_softmax_inplace, permute_m
 use crate::data::{Dataset, Split};
 use crate::relabel::Relabel;
 use crate::Problem;
-use frontier_core::{Rng, Tensor};
+use frontier_core::{ParamKind, Rng, Tensor};
 use std::sync::Arc;
 
 /// Multinomial logistic regression: mean cross-entropy of z = x W + b, plus L2 on W.
@@ -104,6 +104,9 @@ impl Problem for Softmax {
     }
     fn shapes(&self) -> Vec<Vec<usize>> {
         vec![vec![self.train.d, self.train.classes], vec![self.train.classes]]
+    }
+    fn kinds(&self) -> Vec<ParamKind> {
+        vec![ParamKind::Head, ParamKind::Vector]
     }
     fn init(&self, rng: &mut Rng) -> Vec<Tensor> {
         let bound = 1.0 / (self.train.d as f64).sqrt();
