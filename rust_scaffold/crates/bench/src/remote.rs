@@ -9,6 +9,7 @@ use crate::os;
 use frontier_core::guard::Reported;
 use frontier_core::remote::{self as wire, Frame, FrameReader};
 use frontier_core::{Knob, Optimizer, StepContext, Tensor};
+use std::cell::RefCell;
 use std::io::{self, BufReader, BufWriter};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -36,16 +37,23 @@ impl RemoteConfig {
 }
 
 pub struct RemoteCandidate {
-    child: Child,
-    input: FrameReader<BufReader<ChildStdout>>,
-    output: BufWriter<ChildStdin>,
+    pipe: RefCell<Pipe>,
     knobs: Vec<Knob>,
     switches: Vec<&'static str>,
     configured: bool,
-    scratch: Vec<Tensor>,
     done: Option<mpsc::Sender<()>>,
+    sweep: bool,
+}
+
+/// The candidate process and its two pipes. Behind a `RefCell` because the harness also asks for
+/// the evaluation point through `Optimizer::eval_params(&self)`.
+struct Pipe {
+    child: Child,
+    input: FrameReader<BufReader<ChildStdout>>,
+    output: BufWriter<ChildStdin>,
+    scratch: Vec<Tensor>,
     timed_out: Arc<AtomicBool>,
-    config: RemoteConfig,
+    run_timeout: Duration,
 }
 
 fn fail(message: String) -> ! {
@@ -78,28 +86,33 @@ impl RemoteCandidate {
                 os::kill_hard(pid);
             }
         });
-        let mut me = RemoteCandidate {
+        let mut pipe = Pipe {
             child,
             input: FrameReader::new(BufReader::with_capacity(1 << 16, stdout)),
             output: BufWriter::with_capacity(1 << 16, stdin),
-            knobs: Vec::new(),
-            switches: Vec::new(),
-            configured: false,
             scratch: Vec::new(),
-            done: Some(done),
             timed_out,
-            config: config.clone(),
+            run_timeout: config.run_timeout,
         };
-        me.send(&Frame::new(wire::BEGIN));
-        match me.read(|r| r.tag()) {
-            Some(wire::READY) => me.read_declaration(),
-            Some(wire::ERROR) => me.reported_error(),
-            other => me.broken(other),
+        pipe.send(&Frame::new(wire::BEGIN));
+        let (knobs, switches) = match pipe.read(|r| r.tag()) {
+            Some(wire::READY) => pipe.read_declaration(),
+            Some(wire::ERROR) => pipe.reported_error(),
+            other => pipe.broken(other),
+        };
+        RemoteCandidate {
+            pipe: RefCell::new(pipe),
+            knobs,
+            switches,
+            configured: false,
+            done: Some(done),
+            sweep: config.sweep,
         }
-        me
     }
+}
 
-    fn read_declaration(&mut self) {
+impl Pipe {
+    fn read_declaration(&mut self) -> (Vec<Knob>, Vec<&'static str>) {
         let declared = (|| -> io::Result<(Vec<Knob>, Vec<&'static str>)> {
             let r = &mut self.input;
             let mut knobs = Vec::new();
@@ -114,10 +127,7 @@ impl RemoteCandidate {
             }
             Ok((knobs, switches))
         })();
-        match declared {
-            Ok((k, s)) => (self.knobs, self.switches) = (k, s),
-            Err(e) => self.broken_io(e),
-        }
+        declared.unwrap_or_else(|e| self.broken_io(e))
     }
 
     fn send(&mut self, frame: &Frame) {
@@ -151,7 +161,7 @@ impl RemoteCandidate {
             fail(format!("the candidate process broke the run protocol (unexpected frame {t:#04x})"));
         }
         if self.timed_out.load(Ordering::SeqCst) {
-            fail(format!("the candidate's run exceeded its time limit of {} s", self.config.run_timeout.as_secs()));
+            fail(format!("the candidate's run exceeded its time limit of {} s", self.run_timeout.as_secs()));
         }
         let _ = self.child.kill();
         let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
@@ -169,34 +179,19 @@ impl RemoteCandidate {
             f.str(name);
         }
         f.u32(params.len() as u32);
-        for p in params {
+        for (i, p) in params.iter().enumerate() {
             f.u32(p.shape.len() as u32);
             for &d in &p.shape {
                 f.u64(d as u64);
             }
+            f.u8(ctx.kind(i, p).code());
         }
         f.tensors(params);
         self.send(&f);
         self.scratch = params.to_vec();
-        self.configured = true;
-    }
-}
-
-impl Optimizer for RemoteCandidate {
-    fn name(&self) -> &str {
-        "candidate"
-    }
-    fn knobs(&self) -> Vec<Knob> {
-        self.knobs.clone()
-    }
-    fn switches(&self) -> Vec<&'static str> {
-        self.switches.clone()
     }
 
     fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
-        if !self.configured {
-            self.configure(params, ctx);
-        }
         let mut f = Frame::new(wire::STEP);
         f.u64(ctx.step).f64(ctx.loss).f64(ctx.lr).u64(ctx.budget_left()).tensors(grads);
         self.send(&f);
@@ -233,16 +228,63 @@ impl Optimizer for RemoteCandidate {
             }
         }
     }
+
+    fn eval_point(&mut self, params: &[Tensor]) -> Option<Vec<Tensor>> {
+        self.send(&Frame::new(wire::EVAL));
+        match self.read(|r| r.tag()) {
+            Some(wire::EVAL_POINT) => {
+                if self.read(|r| r.u8()) == 0 {
+                    return None;
+                }
+                let mut at = params.to_vec();
+                if let Err(e) = self.input.tensors_into(&mut at) {
+                    self.broken_io(e);
+                }
+                Some(at)
+            }
+            Some(wire::ERROR) => self.reported_error(),
+            other => self.broken(other),
+        }
+    }
+}
+
+impl Optimizer for RemoteCandidate {
+    fn name(&self) -> &str {
+        "candidate"
+    }
+    fn knobs(&self) -> Vec<Knob> {
+        self.knobs.clone()
+    }
+    fn switches(&self) -> Vec<&'static str> {
+        self.switches.clone()
+    }
+
+    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
+        let pipe = self.pipe.get_mut();
+        if !self.configured {
+            pipe.configure(params, ctx);
+            self.configured = true;
+        }
+        pipe.step(params, grads, ctx);
+    }
+
+    fn eval_params(&self, params: &[Tensor]) -> Option<Vec<Tensor>> {
+        if !self.configured {
+            return None;
+        }
+        self.pipe.borrow_mut().eval_point(params)
+    }
 }
 
 impl Drop for RemoteCandidate {
     fn drop(&mut self) {
-        let pid = self.child.id() as i32;
+        let child = &mut self.pipe.get_mut().child;
+        let pid = child.id() as i32;
         os::kill_hard(-pid);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
         drop(self.done.take());
-        if self.config.sweep {
+        if self.sweep {
             os::kill_all_others();
             os::remove_ipc_objects();
         }

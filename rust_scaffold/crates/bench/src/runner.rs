@@ -49,6 +49,8 @@ pub struct RunResult {
     pub train_accuracy: Option<f64>,
     pub test_accuracy: Option<f64>,
     pub curve: Vec<(u64, f64)>,
+    /// Held-out accuracy at the same steps as `curve` (problems with data only).
+    pub accuracy_curve: Vec<(u64, f64)>,
     pub grad_evals: u64,
     pub loss_evals: u64,
     pub hvp_evals: u64,
@@ -61,7 +63,8 @@ pub struct RunResult {
     /// Stopped by `eval_budget` before `steps`: its oracle calls used the budget up.
     pub budget_exhausted: bool,
     pub wall_ns: u64,
-    /// Final parameters (not serialized; used by tests and tools).
+    /// The final point the optimizer handed over (its `eval_params`, else its parameters); not
+    /// serialized, used by tests and tools.
     pub params: Vec<Tensor>,
 }
 
@@ -108,7 +111,11 @@ impl RunResult {
             c.push(']');
         }
         c.push(']');
-        o.raw("curve", &c)
+        o.raw("curve", &c);
+        if !self.accuracy_curve.is_empty() {
+            o.raw("accuracy_curve", &pairs_json(&self.accuracy_curve));
+        }
+        o
             .u("grad_evals", self.grad_evals)
             .u("loss_evals", self.loss_evals)
             .u("hvp_evals", self.hvp_evals)
@@ -124,11 +131,36 @@ impl RunResult {
     }
 }
 
+fn pairs_json(pairs: &[(u64, f64)]) -> String {
+    let items: Vec<String> = pairs.iter().map(|(s, v)| format!("[{s},{}]", crate::json::float(*v))).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// The point the optimizer hands over for evaluation (see `Optimizer::eval_params`), checked: it
+/// must have the parameters' tensors and lengths and be finite.
+fn eval_point(opt: &dyn Optimizer, params: &[Tensor]) -> Result<Option<Vec<Tensor>>, (String, Option<String>)> {
+    match guarded(|| opt.eval_params(params)) {
+        Err(c) => Err((c.describe(), c.location)),
+        Ok(None) => Ok(None),
+        Ok(Some(x)) => {
+            let same = x.len() == params.len() && x.iter().zip(params).all(|(a, b)| a.len() == b.len());
+            if !same {
+                return Err(("eval_params returned other tensors than the parameters".into(), None));
+            }
+            if !x.iter().all(|t| t.data.iter().all(|v| v.is_finite())) {
+                return Err(("eval_params returned a non-finite value".into(), None));
+            }
+            Ok(Some(x))
+        }
+    }
+}
+
 /// Runs one plan line's optimization. `make` builds the optimizer (its panics are caught too).
 pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &RunSpec) -> RunResult {
     let wall = Instant::now();
     let mut res = RunResult::default();
     let shapes = problem.shapes();
+    let kinds = problem.kinds();
     let lens: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
     let mut params = problem.init(&mut Rng::derive(spec.seed, "init"));
     let mut grads = tensors_from_shapes(&shapes);
@@ -148,6 +180,9 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         return res;
     }
     res.curve.push((0, initial));
+    if let Some(a) = problem.test_accuracy(&params) {
+        res.accuracy_curve.push((0, a));
+    }
     best = best.min(initial);
 
     let mut opt = match guarded(make) {
@@ -206,6 +241,7 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         let ctx = StepContext::new(t, loss, spec.lr_at(res.grad_evals + res.loss_evals), &oracle)
             .with_knobs(&knobs)
             .with_switched_off(&spec.switched_off)
+            .with_kinds(&kinds)
             .with_budget(left);
         let t0 = Instant::now();
         let r = guarded(|| opt.step(&mut params, &grads, &ctx));
@@ -238,13 +274,26 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         }
         if next_mark < marks.len() && marks[next_mark] == t {
             next_mark += 1;
-            let l = problem.loss(&params, None);
+            let handed = match eval_point(opt.as_ref(), &params) {
+                Ok(x) => x,
+                Err((e, loc)) => {
+                    res.diverged = true;
+                    res.error = Some(e);
+                    res.error_location = loc;
+                    break;
+                }
+            };
+            let at = handed.as_deref().unwrap_or(&params);
+            let l = problem.loss(at, None);
             if bad(l) {
                 res.diverged = true;
                 break;
             }
             best = best.min(l);
             res.curve.push((t, l));
+            if let Some(a) = problem.test_accuracy(at) {
+                res.accuracy_curve.push((t, a));
+            }
         }
         if let Some(budget) = spec.eval_budget {
             if res.grad_evals + res.loss_evals >= budget && t < spec.steps {
@@ -259,14 +308,34 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
             }
         }
     }
+    if !res.diverged {
+        match eval_point(opt.as_ref(), &params) {
+            Ok(Some(x)) => params = x,
+            Ok(None) => {}
+            Err((e, loc)) => {
+                res.diverged = true;
+                res.error = Some(e);
+                res.error_location = loc;
+            }
+        }
+    }
     drop(opt);
 
     if !res.diverged {
         if res.curve.last().map(|c| c.0) != Some(res.steps_done) {
             let l = problem.loss(&params, None);
-            best = best.min(l);
-            res.curve.push((res.steps_done, l));
+            if bad(l) {
+                res.diverged = true;
+            } else {
+                best = best.min(l);
+                res.curve.push((res.steps_done, l));
+                if let Some(a) = problem.test_accuracy(&params) {
+                    res.accuracy_curve.push((res.steps_done, a));
+                }
+            }
         }
+    }
+    if !res.diverged {
         res.final_loss = res.curve.last().map(|c| c.1);
         res.train_accuracy = problem.train_accuracy(&params);
         res.test_accuracy = problem.test_accuracy(&params);

@@ -63,6 +63,92 @@ fn reshaping_params_is_an_error() {
     assert!(s.contains("changed the number or length"), "{s}");
 }
 
+/// SGD whose evaluation point is the running average of its iterates (Polyak averaging).
+struct Averaging {
+    avg: Vec<Tensor>,
+    n: f64,
+}
+impl Optimizer for Averaging {
+    fn step(&mut self, p: &mut [Tensor], g: &[Tensor], ctx: &StepContext) {
+        if self.avg.is_empty() {
+            self.avg = p.to_vec();
+        }
+        for (x, gi) in p[0].data.iter_mut().zip(&g[0].data) {
+            *x -= ctx.lr * gi;
+        }
+        self.n += 1.0;
+        for (a, x) in self.avg[0].data.iter_mut().zip(&p[0].data) {
+            *a += (x - *a) / (self.n + 1.0);
+        }
+    }
+    fn eval_params(&self, _p: &[Tensor]) -> Option<Vec<Tensor>> {
+        Some(self.avg.clone())
+    }
+}
+
+#[test]
+fn losses_and_accuracies_are_taken_at_the_evaluation_point() {
+    let line = "id=8 optimizer=candidate problem=logreg-breast-cancer lr=0.05 seed=2 steps=40 curve_points=3";
+    let averaged = one(line, Some(|| Box::new(Averaging { avg: Vec::new(), n: 0.0 })));
+    let plain = one(&line.replace("candidate", "sgd"), None);
+    // Same gradient steps (plain SGD), different point handed over: the curve after step 0 and the
+    // accuracies differ, and the averaged curve is smoother (its last loss is above SGD's here).
+    let final_of = |s: &str| s[s.find("\"final_loss\":").unwrap() + 13..].split(',').next().unwrap().parse::<f64>().unwrap();
+    assert!(averaged.contains(r#""error":null"#), "{averaged}");
+    assert!(averaged.contains(r#""accuracy_curve":[[0,"#), "{averaged}");
+    assert_ne!(final_of(&averaged), final_of(&plain), "{averaged}\n{plain}");
+    // The loss the harness reports is the loss at the average it computed itself.
+    let problem = frontier_problems::instance("logreg-breast-cancer", 0).unwrap();
+    let mut opt = Averaging { avg: Vec::new(), n: 0.0 };
+    let mut params = problem.init(&mut frontier_core::Rng::derive(2, "init"));
+    let mut grads = frontier_problems::tensors_from_shapes(&problem.shapes());
+    let mut rng = frontier_core::Rng::derive(2, "batch");
+    let n = problem.train_size().unwrap();
+    let mut batch = vec![0usize; problem.batch_size()];
+    for t in 1..=40 {
+        for b in batch.iter_mut() {
+            *b = rng.below(n);
+        }
+        let loss = problem.loss_grad(&params, Some(&batch), &mut grads);
+        let oracle = frontier_core::NanOracle;
+        opt.step(&mut params, &grads, &StepContext::new(t, loss, 0.05, &oracle));
+    }
+    let want = problem.loss(&opt.avg, None);
+    assert_eq!(final_of(&averaged).to_bits(), want.to_bits(), "{averaged}");
+}
+
+struct BadEvalPoint;
+impl Optimizer for BadEvalPoint {
+    fn step(&mut self, _p: &mut [Tensor], _g: &[Tensor], _ctx: &StepContext) {}
+    fn eval_params(&self, p: &[Tensor]) -> Option<Vec<Tensor>> {
+        let mut x = p.to_vec();
+        x[0].data[0] = f64::NAN;
+        Some(x)
+    }
+}
+
+#[test]
+fn a_non_finite_evaluation_point_fails_the_run() {
+    let s = one("id=9 optimizer=candidate problem=rosenbrock-2 lr=0.001 seed=1 steps=5", Some(|| Box::new(BadEvalPoint)));
+    assert!(s.contains("eval_params returned a non-finite value") && s.contains(r#""final_loss":null"#), "{s}");
+}
+
+/// Fails unless the context tells it the problem's parameter kinds.
+struct KindChecker;
+impl Optimizer for KindChecker {
+    fn step(&mut self, p: &mut [Tensor], _g: &[Tensor], ctx: &StepContext) {
+        use frontier_core::ParamKind::*;
+        let kinds: Vec<_> = p.iter().enumerate().map(|(i, t)| ctx.kind(i, t)).collect();
+        assert_eq!(kinds, [Matrix, Vector, Head, Vector], "kinds seen by the optimizer");
+    }
+}
+
+#[test]
+fn the_context_carries_each_tensors_kind() {
+    let s = one("id=10 optimizer=candidate problem=mlp-wine lr=0.001 seed=1 steps=3", Some(|| Box::new(KindChecker)));
+    assert!(s.contains(r#""error":null"#), "{s}");
+}
+
 #[test]
 fn bad_lines_and_unknown_names() {
     assert!(one("id=4 optimizer=adam problem=nope lr=1 seed=1 steps=1", None).contains("unknown problem"));
@@ -108,7 +194,7 @@ fn version_table_is_pinned() {
                   mlp-mnist1d@1 rosenbrock-30@1 rastrigin-20@1 ackley-30@1 styblinski-tang-20@1 \
                   quadratic-ill-100-k1e4@1 noisy-quadratic-100@1 softmax-wine@1 baselines@2";
     assert_eq!(table.join(" "), pinned, "a version changed: bump HARNESS_VERSION and update this pin");
-    assert_eq!(HARNESS_VERSION, "2.1.0");
+    assert_eq!(HARNESS_VERSION, "2.2.0");
 }
 
 /// Curious spends 1 loss + 3 gradient evaluations of its own per step (hvp = 2), on top of the

@@ -14,18 +14,21 @@
 //! harness -> candidate                        candidate -> harness
 //! B                      build the optimizer  R knobs(u32, then str f64 f64 f64 u8 each) switches(u32, str each)
 //!                                             | E message(str) location(str)
-//! C knobs(u32, str f64 each) off(u32, str each) shapes(u32 tensors, u32 ndim, u64 dims each) params(f64s)
+//! C knobs(u32, str f64 each) off(u32, str each) shapes(u32 tensors; u32 ndim, u64 dims, u8 kind each) params(f64s)
 //! S step(u64) loss(f64) lr(f64) budget(u64) grads(f64s)
 //!                                             L params(f64s)            loss_at   -> V loss(f64)
 //!                                             G params(f64s)            grad_at   -> W loss(f64) grads(f64s)
 //!                                             P params(f64s)            the step is done
 //!                                             | E message location      a panic
+//! X                      evaluation point?    Y u8 (0: the parameters; 1: f64s follow)
+//!                                             | E message location      a panic
 //! ```
+//! Kinds are [`crate::ParamKind::code`]s; `X` comes between steps, where the harness evaluates.
 //! The harness never answers past the budget: it ends the run instead (see
 //! [`crate::BudgetExceeded`]). An `hvp` is two `G` requests.
 
 use crate::guard::guarded;
-use crate::{contract, Knob, Optimizer, Oracle, StepContext, Tensor};
+use crate::{contract, Knob, Optimizer, Oracle, ParamKind, StepContext, Tensor};
 use std::cell::RefCell;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
@@ -40,6 +43,8 @@ pub const LOSS_VALUE: u8 = b'V';
 pub const GRAD_VALUE: u8 = b'W';
 pub const PARAMS: u8 = b'P';
 pub const ERROR: u8 = b'E';
+pub const EVAL: u8 = b'X';
+pub const EVAL_POINT: u8 = b'Y';
 
 /// Longest string a frame may carry (names, panic messages): a longer one is a protocol error.
 pub const MAX_STR: usize = 4096;
@@ -282,7 +287,7 @@ pub fn serve(build: &dyn Fn() -> Box<dyn Optimizer>) -> io::Result<()> {
     }
 
     // C: the run's configuration and starting point.
-    let (knob_values, off, mut params) = {
+    let (knob_values, off, kinds, mut params) = {
         let mut io = io.borrow_mut();
         match io.input.tag()? {
             Some(CONFIG) => {}
@@ -302,6 +307,7 @@ pub fn serve(build: &dyn Fn() -> Box<dyn Optimizer>) -> io::Result<()> {
         }
         let n = r.count(MAX_TENSORS, "tensors")?;
         let mut params = Vec::with_capacity(n);
+        let mut kinds = Vec::with_capacity(n);
         let mut total = 0usize;
         for _ in 0..n {
             let nd = r.count(16, "dimensions")?;
@@ -309,6 +315,8 @@ pub fn serve(build: &dyn Fn() -> Box<dyn Optimizer>) -> io::Result<()> {
             for _ in 0..nd {
                 shape.push(r.u64()? as usize);
             }
+            let code = r.u8()?;
+            kinds.push(ParamKind::from_code(code).ok_or_else(|| invalid(format!("unknown parameter kind {code}")))?);
             total = total.saturating_add(shape.iter().product::<usize>());
             if total > MAX_SCALARS {
                 return Err(invalid("too many scalars"));
@@ -316,7 +324,7 @@ pub fn serve(build: &dyn Fn() -> Box<dyn Optimizer>) -> io::Result<()> {
             params.push(Tensor::new(&shape));
         }
         r.tensors_into(&mut params)?;
-        (knob_values, off, params)
+        (knob_values, off, kinds, params)
     };
     let lens: Vec<usize> = params.iter().map(Tensor::len).collect();
     let mut grads: Vec<Tensor> = params.iter().map(Tensor::zeros_like).collect();
@@ -324,13 +332,37 @@ pub fn serve(build: &dyn Fn() -> Box<dyn Optimizer>) -> io::Result<()> {
 
     loop {
         let (t, loss, lr, budget) = {
-            let mut io = io.borrow_mut();
-            match io.input.tag()? {
+            let mut pipe = io.borrow_mut();
+            match pipe.input.tag()? {
                 Some(STEP) => {}
+                Some(EVAL) => {
+                    let point = match guarded(|| opt.eval_params(&params)) {
+                        Ok(p) => p,
+                        Err(c) => {
+                            drop(pipe);
+                            return error(&io, &format!("panic: {}", c.message), c.location.as_deref());
+                        }
+                    };
+                    let mut f = Frame::new(EVAL_POINT);
+                    match point {
+                        Some(x) if x.len() == lens.len() && x.iter().zip(&lens).all(|(p, &n)| p.len() == n) => {
+                            f.u8(1).tensors(&x);
+                        }
+                        Some(_) => {
+                            drop(pipe);
+                            return error(&io, "eval_params returned other tensors than the parameters", None);
+                        }
+                        None => {
+                            f.u8(0);
+                        }
+                    }
+                    f.send(&mut pipe.output)?;
+                    continue;
+                }
                 None => return Ok(()),
-                Some(t) => return Err(invalid(format!("expected S, got {t}"))),
+                Some(t) => return Err(invalid(format!("expected S or X, got {t}"))),
             }
-            let r = &mut io.input;
+            let r = &mut pipe.input;
             let head = (r.u64()?, r.f64()?, r.f64()?, r.u64()?);
             r.tensors_into(&mut grads)?;
             head
@@ -338,6 +370,7 @@ pub fn serve(build: &dyn Fn() -> Box<dyn Optimizer>) -> io::Result<()> {
         let ctx = StepContext::new(t, loss, lr, &oracle)
             .with_knobs(&knob_values)
             .with_switched_off(&off)
+            .with_kinds(&kinds)
             .with_budget(budget);
         if let Err(c) = guarded(|| opt.step(&mut params, &grads, &ctx)) {
             return error(&io, &format!("panic: {}", c.message), c.location.as_deref());
