@@ -11,7 +11,7 @@ import pytest
 
 from frontier_mcp import stats
 from frontier_mcp.protocol.judging import judge
-from frontier_mcp.protocol.suites import CANDIDATE, SUITES
+from frontier_mcp.protocol.suites import CANDIDATE, CLAIM_SUITES, SUITES
 from frontier_mcp.protocol.tuning import _score, choose_lrs
 from frontier_mcp.tools.record_result import Claim, refusal
 
@@ -181,8 +181,8 @@ HOLDOUT_FAILED = ("the win on 'standard' did not pass the hidden holdout gate{} 
                        "record 'broken' (did not compile / did not run) or 'inconclusive'."),
     ("tie", [standard()], ["smooth"], "`classes` scopes a claim of a win; leave it empty for any other verdict."),
     ("win", [{**standard(), "suite": "quick"}], None,
-     "a win must be supported by the 'standard' suite; run benchmark(suite='standard') first (the quick suite "
-     "is for iterating)."),
+     f"a win must be supported by a suite built for claims ({', '.join(CLAIM_SUITES)}); run "
+     "benchmark(suite='standard') first (the quick suite is for iterating)."),
     ("win", [standard(rediscovery_of="adam")], None,
      "the candidate reproduces adam: that is a rediscovery, not a win."),
     ("win", [standard("mixed"), {**GATE, "passed": True}], None,
@@ -294,3 +294,22 @@ def test_a_diverged_side_is_the_worst_rank_and_rounding_level_differences_are_ti
     assert stats.paired_log_wilcoxon([1.0], [2.0]) == 1.0  # one pair: p = 1
     assert stats.pooled_improvement_p([-1e-6] * 12) == 1.0  # at the tolerance: a tie
     assert stats.pooled_improvement_p([-1.0]) == 0.5
+
+
+def test_steps_to_accuracy_are_the_first_recorded_crossing_for_problems_with_a_target() -> None:
+    assert stats.steps_to_accuracy([[0, 0.1], [100, 0.5], [200, 0.95], [300, 0.99]], 0.9) == 200
+    assert stats.steps_to_accuracy([[0, 0.1], [100, None], [200, 0.89]], 0.9) == math.inf
+    problem = "logreg-breast-cancer"
+    suite = dataclasses.replace(SUITE, problems=tuple(
+        dataclasses.replace(p, accuracy_target=0.9) if p.name == problem else p for p in SUITE.problems))
+    candidate, baselines = rows(FACTORS)
+    for r in candidate + baselines:
+        if r["problem"] == problem:  # the candidate generalises at step 100, adam at 300, sgd never
+            at = {CANDIDATE: 100, "adam": 300}.get(r["optimizer"])
+            r["accuracy_curve"] = [[s, 0.95 if at is not None and s >= at else 0.5] for s in (0, 100, 200, 300)]
+    report = judge(suite, candidate, baselines, harness_version="test", trials=0, cache_state="hit", seconds=0.0,
+                   provenance={})
+    by_name = {p.problem: p for p in report.problems}
+    target = by_name[problem]
+    assert (target.accuracy_target, target.steps_to_accuracy, target.best_baseline_steps_to_accuracy) == (0.9, 100, 300)
+    assert by_name["rosenbrock-10"].accuracy_target is None and by_name["rosenbrock-10"].steps_to_accuracy is None

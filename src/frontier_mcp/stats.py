@@ -240,6 +240,15 @@ def log_target(best_final: float, initial: float, fraction: float = 0.05) -> flo
     return float(math.exp(math.log(best) + fraction * (math.log(start) - math.log(best))))
 
 
+def steps_to_accuracy(curve: Sequence[Sequence[float | None]], target: float) -> float:
+    """First recorded step at which held-out accuracy reaches `target` (no interpolation: accuracy
+    moves in jumps, as in grokking); inf if it never does."""
+    for step, accuracy in curve:
+        if accuracy is not None and accuracy >= target:
+            return float(step or 0.0)
+    return math.inf
+
+
 def steps_to_target(curve: Sequence[Sequence[float | None]], target: float) -> float:
     """First step at which the curve reaches `target`, interpolated in log-loss between curve points."""
     previous: tuple[float, float] | None = None

@@ -90,7 +90,7 @@ def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[st
             outcome=stats.outcome_of(p_holm, cmp.ratio, suite.alpha, ci),
             target_loss=steps["target"], steps_to_target=_finite(mine), best_baseline_steps=_finite(theirs),
             speedup=(theirs / mine) if math.isfinite(mine) and math.isfinite(theirs) and mine > 0 else None,
-            curves=item["curves"],
+            curves=item["curves"], **_accuracy_steps(item["spec"], best, evals),
             candidate_errors=failures(tuning[item["spec"].name] + evals[(CANDIDATE, item["spec"].name)]),
             all_tuning_failed=bool(tuning[item["spec"].name]) and all(
                 r["diverged"] for r in tuning[item["spec"].name])))
@@ -155,6 +155,21 @@ def _steps_to_target(spec: ProblemSpec, optimizers: tuple[str, ...],
         per_seed = [stats.steps_to_target(r.get("curve") or [], target) for r in evals[(name, spec.name)]]
         by_optimizer[name] = stats.median(per_seed) if per_seed else math.inf
     return {"target": target, "by_optimizer": by_optimizer}
+
+
+def _accuracy_steps(spec: ProblemSpec, best: str,
+                    evals: dict[tuple[str, str], list[dict[str, Any]]]) -> dict[str, float | None]:
+    """Median first step at held-out accuracy >= the problem's target, candidate and best baseline."""
+    if spec.accuracy_target is None:
+        return {}
+    target = spec.accuracy_target
+
+    def median_steps(name: str) -> float | None:
+        per_seed = [stats.steps_to_accuracy(r.get("accuracy_curve") or [], target) for r in evals[(name, spec.name)]]
+        return _finite(stats.median(per_seed)) if per_seed else None
+
+    return {"accuracy_target": target, "steps_to_accuracy": median_steps(CANDIDATE),
+            "best_baseline_steps_to_accuracy": median_steps(best)}
 
 
 def indistinguishable(suite: Suite, evals: dict[tuple[str, str], list[dict[str, Any]]]) -> list[str]:

@@ -48,6 +48,12 @@ class ProblemResult(BaseModel):
     steps_to_target: float | None = Field(description="candidate's median steps to target_loss (null: not reached)")
     best_baseline_steps: float | None = Field(description="best baseline's median steps to target_loss")
     speedup: float | None = Field(description="best_baseline_steps / steps_to_target (>1: candidate faster)")
+    accuracy_target: float | None = Field(
+        None, description="problems where *when* held-out accuracy rises is the point (grokking): the target")
+    steps_to_accuracy: float | None = Field(
+        None, description="candidate's median first step with held-out accuracy >= accuracy_target (null: never)")
+    best_baseline_steps_to_accuracy: float | None = Field(
+        None, description="the same for the best baseline (by final loss)")
     curves: dict[str, list[list[float | None]]] = Field(
         description="median loss curve [step, loss] of the candidate and the best baseline")
     candidate_errors: list[dict[str, Any]] = Field(

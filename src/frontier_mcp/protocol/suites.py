@@ -15,6 +15,9 @@ BASELINES = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad
 class ProblemSpec:
     name: str
     steps: int
+    # Held-out accuracy whose first crossing is reported as "steps to accuracy" (grokking: *when*
+    # generalisation happens is what an optimizer changes); None for problems judged on loss alone.
+    accuracy_target: float | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Suite:
     curve_points: int = 40
     alpha: float = 0.05
     hidden: bool = False  # a hidden suite's problems are never shown to the model
+    # The hidden suite consulted after a win here; a suite with one is a suite a claim can rest on.
+    holdout: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +73,7 @@ SUITES: dict[str, Suite] = {
         lr_grid=log_grid(-4, 0.5, 2),
         tuning_seeds=(0, 1, 2),
         eval_seeds=tuple(range(200, 212)),
+        holdout="holdout",
     ),
     # Other dimensions, rotations, datasets and seeds; run after a standard win, never listed to the
     # model, so a candidate tuned to the suites it can see is caught here.
@@ -85,3 +91,6 @@ SUITES: dict[str, Suite] = {
     ),
 }
 PROFILE_TAUS = (1.0, 1.5, 2.0, 4.0, 10.0)
+
+# The suites a win can be claimed on: each has a hidden holdout gate.
+CLAIM_SUITES: tuple[str, ...] = tuple(name for name, suite in SUITES.items() if suite.holdout)

@@ -54,6 +54,7 @@ def _trial_row(run: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
             "test_accuracy": record.get("test_accuracy"), "ns_per_step": record.get("ns_per_step"),
             "grad_evals": record.get("grad_evals"), "error": record.get("error"),
             "error_location": record.get("error_location"), "curve": record.get("curve"),
+            "accuracy_curve": record.get("accuracy_curve"),
             "steps_done": record.get("steps_done"), "knobs": run.get("knobs") or {},
             "opts": run.get("opts") or {}, "warmup": run.get("warmup", 0.0), "decay": run.get("decay", "constant"),
             "oracle_evals": (record.get("grad_evals") or 0) + (record.get("loss_evals") or 0)}

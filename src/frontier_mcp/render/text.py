@@ -106,6 +106,10 @@ def render_table(report: BenchmarkReport) -> str:
                      f"{_interval(r.ratio_ci):>17} {r.p_holm:>8.3g} {r.candidate.diverged:>4} "
                      f"{_fmt(r.speedup):>8} {accuracy:>12} {r.outcome}")
     for r in report.problems:
+        if r.accuracy_target is not None:
+            lines.append(f"{r.problem}: steps to held-out accuracy {r.accuracy_target:.2g}: candidate "
+                         f"{_fmt(r.steps_to_accuracy)}, {r.best_baseline} {_fmt(r.best_baseline_steps_to_accuracy)} "
+                         "(- : never within the budget)")
         if r.all_tuning_failed:
             lines.append(f"ALL tuning runs of the candidate FAILED on {r.problem}: its tuned settings mean nothing.")
         for e in r.candidate_errors:

@@ -22,7 +22,6 @@ from ..protocol import (
 from ..render.text import render_table
 from ..runtime import Runtime
 from ._common import fail, harness_for, hints, reply, require_built, runtime
-from .record_result import WIN_SUITE
 
 
 class BenchmarkStatus(BaseModel):
@@ -48,7 +47,7 @@ class BenchmarkStatus(BaseModel):
 
 
 async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name: str) -> dict:
-    """The suite, then, if it measured a win on `standard`, the hidden holdout suite."""
+    """The suite, then, if it measured a win and has a hidden holdout gate, that gate."""
     toolchain = await rt.require_ready()
     harness = harness_for(rt, experiment)
     build = rt.archive.last_build(experiment["id"]) or {}
@@ -70,10 +69,11 @@ async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name:
     report, run_id = await run_suite(suite_name)
     result: dict = {"benchmark_run_id": run_id, "report": report, "holdout": None, "holdout_budget": None}
     # A scoped claim needs its class's holdout too: consult it after any class won, not only the suite.
-    if suite_name == WIN_SUITE and (report.outcome == "win" or any(c.outcome == "win" for c in report.classes.values())):
+    gate = SUITES[suite_name].holdout
+    if gate and (report.outcome == "win" or any(c.outcome == "win" for c in report.classes.values())):
         allowance = holdout.budget(rt.archive, experiment["id"])
         if allowance.available:
-            hidden, _ = await run_suite("holdout")
+            hidden, _ = await run_suite(gate)
             result["holdout"] = hidden.summary()
             allowance = holdout.budget(rt.archive, experiment["id"])
             result["holdout_budget"] = allowance.describe()

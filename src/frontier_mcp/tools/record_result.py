@@ -12,14 +12,14 @@ from pydantic import BaseModel, Field
 
 from .. import stats
 from ..archive import ArchiveError, is_hidden, load_report
-from ..protocol import SUITES
+from ..protocol import CLAIM_SUITES, SUITES
 from ..protocol.classes import CLASSES
 from ..protocol.error_control import lord_level
 from ._common import fail, hints, reply, runtime
 
 Verdict = Literal["win", "loss", "tie", "mixed", "inconclusive", "broken"]
 
-# A claim of a win needs the suite built for claims, not the one built for iterating.
+# A claim of a win needs a suite built for claims (one with a hidden holdout), not one built for iterating.
 WIN_SUITE = "standard"
 
 
@@ -90,42 +90,46 @@ def refusal(verdict: str, evidence: dict[str, Any], job_running: Callable[[str |
                 "or record 'broken' (did not compile / did not run) or 'inconclusive'.")
     if verdict != "win":
         return None
-    claims = [b for b in benchmarks if b["suite"] == WIN_SUITE]
+    claims = [b for b in benchmarks if b["suite"] in CLAIM_SUITES]
+    if classes:
+        # A scoped claim rests on the latest claim-suite run that measured every class it names.
+        claims = [b for b in claims if all(c in b["classes"] for c in classes)] or claims
     if not claims:
-        return (f"a win must be supported by the '{WIN_SUITE}' suite; run benchmark(suite='{WIN_SUITE}') "
-                "first (the quick suite is for iterating).")
+        return (f"a win must be supported by a suite built for claims ({', '.join(CLAIM_SUITES)}); run "
+                f"benchmark(suite='{WIN_SUITE}') first (the quick suite is for iterating).")
     last = claims[-1]
+    suite = last["suite"]
     if last["rediscovery_of"]:
         return f"the candidate reproduces {last['rediscovery_of']}: that is a rediscovery, not a win."
     if classes:
         unknown = [c for c in classes if c not in last["classes"]]
         if unknown:
-            return (f"unknown or unmeasured class(es) {unknown}; the '{WIN_SUITE}' run measured "
+            return (f"unknown or unmeasured class(es) {unknown}; the '{suite}' run measured "
                     f"{sorted(last['classes'])}.")
         lost = {c: last["classes"][c] for c in classes if last["classes"][c]["outcome"] != "win"}
         if lost:
             shown = "; ".join(f"{c}: {v['outcome']} ({v['wins']} wins, {v['ties']} ties, {v['losses']} losses, "
                               f"geomean ratio {_fmt(v['geomean_ratio'])})" for c, v in lost.items())
-            return (f"the latest '{WIN_SUITE}' benchmark (run {last['benchmark_run_id']}) does not support a win on "
+            return (f"the latest '{suite}' benchmark (run {last['benchmark_run_id']}) does not support a win on "
                     f"{', '.join(lost)}: {shown}. A class win needs a problem won (p_holm < alpha and the ratio's "
                     "interval below 0.95), none lost, and a geometric-mean ratio below 1.")
     elif last["outcome"] != "win":
-        return (f"the latest '{WIN_SUITE}' benchmark (run {last['benchmark_run_id']}) measured "
+        return (f"the latest '{suite}' benchmark (run {last['benchmark_run_id']}) measured "
                 f"'{last['outcome']}' ({last['wins']} wins, {last['ties']} ties, {last['losses']} losses); an overall "
                 "win needs a problem won (p_holm < alpha and the ratio's interval below 0.95) and none lost. If it "
                 "won some classes, claim those: record_result(..., classes=[...]).")
     holdout = next((b for b in benchmarks if is_hidden(b["suite"]) and b["job_id"] == last["job_id"]), None)
     if holdout is None:
         if job_running(last["job_id"]):
-            return (f"the hidden holdout suite is still running after the '{WIN_SUITE}' win; wait with "
+            return (f"the hidden holdout suite is still running after the '{suite}' win; wait with "
                     f"job_status(job_id='{last['job_id']}') and record the verdict when it is done.")
-        return (f"the hidden holdout gate was not consulted after the '{WIN_SUITE}' win (run "
+        return (f"the hidden holdout gate was not consulted after the '{suite}' win (run "
                 f"{last['benchmark_run_id']}: cancelled, interrupted, or its daily budget was spent); run "
-                f"benchmark(suite='{WIN_SUITE}') again later.")
+                f"benchmark(suite='{suite}') again later.")
     failed = [c for c in classes or () if not holdout.get("classes", {}).get(c)]
     if (not classes and not holdout["passed"]) or failed:
         where = f" for {', '.join(failed)}" if failed else ""
-        return (f"the win on '{WIN_SUITE}' did not pass the hidden holdout gate{where} (other functions, "
+        return (f"the win on '{suite}' did not pass the hidden holdout gate{where} (other functions, "
                 "dimensions, datasets and instances). The candidate looks tuned to the suites it was shown; "
                 "record 'mixed' or 'loss', or evolve it.")
     if classes:
@@ -133,8 +137,8 @@ def refusal(verdict: str, evidence: dict[str, Any], job_running: Callable[[str |
         chosen = [last["classes"][c] for c in classes]
         return Claim(scope=",".join(sorted(classes)), p_value=max(c["pooled_p"] for c in chosen),
                      pairs=min(c["pairs"] for c in chosen))
-    return Claim(scope="all", p_value=last["pooled_p"] if last["pooled_p"] is not None else 1.0,
-                 pairs=last["pairs"])
+    return Claim(scope="all" if suite == WIN_SUITE else f"suite:{suite}",
+                 p_value=last["pooled_p"] if last["pooled_p"] is not None else 1.0, pairs=last["pairs"])
 
 
 def _fmt(value: float | None) -> str:
