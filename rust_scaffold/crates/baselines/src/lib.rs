@@ -21,18 +21,23 @@ use frontier_core::{Optimizer, StepContext, Tensor};
 mod ops;
 mod opts;
 
-/// The update rules, one file each. Presets (`momentum`, `nesterov`, `adamw`) share a rule.
+/// The update rules, one file each. Presets (`momentum`, `nesterov`, `adamw`, `nadamw`) share a rule.
 pub mod rules {
     pub mod adadelta;
     pub mod adafactor;
     pub mod adagrad;
     pub mod adam;
     pub mod adamax;
+    pub mod ademamix;
     pub mod lion;
+    pub mod muon;
     pub mod nadam;
+    pub mod prodigy;
     pub mod radam;
     pub mod rmsprop;
+    pub mod schedulefree_adamw;
     pub mod sgd;
+    pub mod soap;
 }
 
 use rules::*;
@@ -40,7 +45,7 @@ use rules::*;
 pub use opts::Opts;
 
 /// Bumped whenever a baseline's update rule or defaults change.
-pub const BASELINES_VERSION: u32 = 2;
+pub const BASELINES_VERSION: u32 = 3;
 
 /// How a tuner searches a hyperparameter between its bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +186,20 @@ pub static BASELINES: &[Baseline] = &[
         build: nadam::build,
     },
     Baseline {
+        name: "nadamw",
+        about: "torch.optim.NAdam(decoupled_weight_decay=True): NAdam with AdamW's decoupled decay, 1e-2 by default",
+        defaults: &[
+            ("beta1", 0.9),
+            ("beta2", 0.999),
+            ("eps", 1e-8),
+            ("weight_decay", 1e-2),
+            ("momentum_decay", 4e-3),
+            ("decoupled_weight_decay", 1.0),
+        ],
+        search: &[BETA1, BETA2, EPS, h("weight_decay", 1e-5, 1e-1, Log)],
+        build: nadam::build,
+    },
+    Baseline {
         name: "radam",
         about: "torch.optim.RAdam (variance-rectified Adam)",
         defaults: &[
@@ -206,6 +225,98 @@ pub static BASELINES: &[Baseline] = &[
         defaults: &[("beta2_decay", -0.8), ("eps1", 0.0), ("eps2", 1e-3), ("d", 1.0), ("weight_decay", 0.0)],
         search: &[h("beta2_decay", -1.0, -0.5, Linear), h("eps2", 1e-5, 1e-1, Log)],
         build: adafactor::build,
+    },
+    Baseline {
+        name: "muon",
+        about: "torch.optim.Muon (Newton-Schulz orthogonalised momentum) on hidden matrices, AdamW at adamw_lr_ratio x lr on the rest",
+        defaults: &[
+            ("momentum", 0.95),
+            ("nesterov", 1.0),
+            ("weight_decay", 0.1),
+            ("eps", 1e-7),
+            ("ns_steps", 5.0),
+            ("adjust_lr_fn", 0.0),
+            ("ns_bf16", 0.0),
+            ("adamw_lr_ratio", 0.1),
+            ("adamw_beta1", 0.9),
+            ("adamw_beta2", 0.999),
+            ("adamw_eps", 1e-8),
+            ("adamw_weight_decay", 1e-2),
+        ],
+        search: &[
+            h("momentum", 0.8, 0.99, LogOneMinus),
+            h("adamw_lr_ratio", 1e-3, 10.0, Log),
+            h("weight_decay", 1e-4, 1.0, Log),
+        ],
+        build: muon::build,
+    },
+    Baseline {
+        name: "schedulefree_adamw",
+        about: "schedulefree.AdamWScheduleFree (gradients at y, evaluated at the averaged iterate x)",
+        defaults: &[
+            ("beta1", 0.9),
+            ("beta2", 0.999),
+            ("eps", 1e-8),
+            ("weight_decay", 0.0),
+            ("warmup_steps", 0.0),
+            ("r", 0.0),
+            ("weight_lr_power", 2.0),
+        ],
+        search: &[BETA1, BETA2, EPS],
+        build: schedulefree_adamw::build,
+    },
+    Baseline {
+        name: "soap",
+        about: "pytorch_optimizer.SOAP (Adam in Shampoo's eigenbasis; shampoo_beta < 0 means beta2)",
+        defaults: &[
+            ("beta1", 0.95),
+            ("beta2", 0.95),
+            ("shampoo_beta", -1.0),
+            ("weight_decay", 1e-2),
+            ("precondition_frequency", 10.0),
+            ("max_precondition_dim", 10000.0),
+            ("precondition_1d", 0.0),
+            ("correct_bias", 1.0),
+            ("eps", 1e-8),
+        ],
+        search: &[BETA1, BETA2, EPS, h("weight_decay", 1e-5, 1e-1, Log)],
+        build: soap::build,
+    },
+    Baseline {
+        name: "ademamix",
+        about: "pytorch_optimizer.AdEMAMix (Adam plus a slow EMA; t_alpha_beta3 = 0 means no warm-up)",
+        defaults: &[
+            ("beta1", 0.9),
+            ("beta2", 0.999),
+            ("beta3", 0.9999),
+            ("alpha", 5.0),
+            ("t_alpha_beta3", 0.0),
+            ("weight_decay", 0.0),
+            ("weight_decouple", 0.0),
+            ("fixed_decay", 0.0),
+            ("eps", 1e-8),
+        ],
+        search: &[BETA1, BETA2, h("beta3", 0.99, 0.99999, LogOneMinus), h("alpha", 1.0, 10.0, Linear)],
+        build: ademamix::build,
+    },
+    Baseline {
+        name: "prodigy",
+        about: "prodigyopt.Prodigy (learning-rate-free Adam, lr 1.0 scales d; beta3 < 0 means sqrt(beta2), growth_rate 0 means inf)",
+        defaults: &[
+            ("beta1", 0.9),
+            ("beta2", 0.999),
+            ("beta3", -1.0),
+            ("eps", 1e-8),
+            ("weight_decay", 0.0),
+            ("decouple", 1.0),
+            ("use_bias_correction", 0.0),
+            ("safeguard_warmup", 0.0),
+            ("d0", 1e-6),
+            ("d_coef", 1.0),
+            ("growth_rate", 0.0),
+        ],
+        search: &[h("d_coef", 0.1, 10.0, Log), BETA1, BETA2],
+        build: prodigy::build,
     },
 ];
 

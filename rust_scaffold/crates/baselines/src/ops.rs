@@ -44,3 +44,18 @@ pub(crate) fn maximum(a: f64, b: f64) -> f64 {
         b
     }
 }
+
+/// ATen's `self.lerp_(end, w)` over a slice, the formula chosen once for the whole slice.
+#[inline]
+pub(crate) fn lerp_slice(s: &mut [f64], end: &[f64], w: f64) {
+    if w.abs() < 0.5 {
+        for (a, &b) in s.iter_mut().zip(end) {
+            *a += w * (b - *a);
+        }
+    } else {
+        let omw = 1.0 - w;
+        for (a, &b) in s.iter_mut().zip(end) {
+            *a = b - (b - *a) * omw;
+        }
+    }
+}

@@ -64,7 +64,7 @@ impl Adam {
 
 /// The step's scalars, computed once per step (torch's names where it has them).
 #[derive(Clone, Copy)]
-struct Consts {
+pub(crate) struct Consts {
     step_size: f64,
     bc2_sqrt: f64,
     eps: f64,
@@ -74,6 +74,32 @@ struct Consts {
     one_minus_b2: f64,
     w: f64,
     one_minus_w: f64,
+}
+
+impl Consts {
+    /// Step `t`'s scalars (t from 1) for learning rate `lr`.
+    pub(crate) fn new(lr: f64, t: u64, b1: f64, b2: f64, eps: f64, wd: f64) -> Consts {
+        let step = t as f64;
+        let bias_correction1 = 1.0 - b1.powf(step);
+        let bias_correction2 = 1.0 - b2.powf(step);
+        let w = 1.0 - b1; // lerp weight
+        Consts {
+            step_size: lr / bias_correction1,
+            bc2_sqrt: bias_correction2.sqrt(),
+            eps,
+            wd,
+            decay: 1.0 - lr * wd,
+            b2,
+            one_minus_b2: 1.0 - b2,
+            w,
+            one_minus_w: 1.0 - w,
+        }
+    }
+
+    /// Whether lerp uses its small-weight formula (ATen switches at |weight| = 0.5).
+    pub(crate) fn small(&self) -> bool {
+        self.w.abs() < 0.5
+    }
 }
 
 /// One tensor of torch's single-tensor Adam. Every choice that is fixed for the whole step
@@ -122,9 +148,9 @@ fn tensor_step<const L2: bool, const DECOUPLED: bool, const SMALL: bool, const A
 }
 
 /// Picks the `tensor_step` instance for this step's choices.
-type TensorStep = fn(Consts, &mut [f64], &[f64], &mut [f64], &mut [f64], &mut [f64]);
+pub(crate) type TensorStep = fn(Consts, &mut [f64], &[f64], &mut [f64], &mut [f64], &mut [f64]);
 
-fn pick(l2: bool, decoupled: bool, small: bool, ams: bool) -> TensorStep {
+pub(crate) fn pick(l2: bool, decoupled: bool, small: bool, ams: bool) -> TensorStep {
     macro_rules! by_ams {
         ($l2:literal, $dec:literal, $small:literal) => {
             if ams {
@@ -155,24 +181,10 @@ impl Optimizer for Adam {
             ensure(&mut self.vmax, params, 0.0);
         }
         self.t += 1;
-        let step = self.t as f64;
-        let (lr, b1, b2, wd) = (ctx.lr, self.beta1, self.beta2, self.weight_decay);
-        let bias_correction1 = 1.0 - b1.powf(step);
-        let bias_correction2 = 1.0 - b2.powf(step);
-        let w = 1.0 - b1; // lerp weight
-        let k = Consts {
-            step_size: lr / bias_correction1,
-            bc2_sqrt: bias_correction2.sqrt(),
-            eps: self.eps,
-            wd,
-            decay: 1.0 - lr * wd,
-            b2,
-            one_minus_b2: 1.0 - b2,
-            w,
-            one_minus_w: 1.0 - w,
-        };
+        let (lr, wd) = (ctx.lr, self.weight_decay);
+        let k = Consts::new(lr, self.t, self.beta1, self.beta2, self.eps, wd);
         // ATen's lerp switches formula at |weight| = 0.5.
-        let run = pick(wd != 0.0 && !self.decoupled, wd != 0.0 && self.decoupled, w.abs() < 0.5, self.amsgrad);
+        let run = pick(wd != 0.0 && !self.decoupled, wd != 0.0 && self.decoupled, k.small(), self.amsgrad);
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             let vmax: &mut [f64] = if self.amsgrad { &mut self.vmax[i] } else { &mut [] };
             run(k, p.as_mut_slice(), g.as_slice(), &mut self.m[i], &mut self.v[i], vmax);
