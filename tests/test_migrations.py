@@ -24,9 +24,9 @@ def tables(path: Path) -> dict[str, str]:
 
 
 def test_schema_version_is_the_number_of_migrations() -> None:
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 5
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 6
     assert [m.__name__ for m in MIGRATIONS] == ["create_tables", "add_leader", "add_ablations", "add_claim_tests",
-                                               "add_listing_indexes"]
+                                               "add_listing_indexes", "add_pair_stats"]
 
 
 def test_migrating_one_step_at_a_time_equals_migrating_at_once(tmp_path: Path) -> None:
@@ -88,5 +88,33 @@ def test_a_version_4_lab_gains_the_listing_indexes_and_keeps_its_leaderboard(tmp
         assert [r["id"] for r in archive.leaderboard(limit=5, offset=0, suite="quick")[0]] == [1, 2]
         rows, total = archive.history(limit=5, offset=0)
         assert total == 2 and [(r["id"], r["duplicate_of"]) for r in rows] == [(2, 1), (1, None)]
+    finally:
+        archive.close()
+
+
+def test_a_version_5_lab_gains_the_pair_summary_with_its_counts(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = lab_at(path, 5)
+    db.execute("INSERT INTO pairings VALUES (1, 'a', 'b', 'a|b', NULL, 10)")
+    db.execute("INSERT INTO pairings VALUES (2, 'b', 'a', 'a|b', NULL, 20)")
+    db.execute("INSERT INTO pairings VALUES (3, 'a', 'c', 'a|c', NULL, 30)")
+    db.execute("INSERT INTO sources VALUES (1, 'h', 'n', 1, 'x')")
+    for i, pairing in ((1, 1), (2, 2), (3, 3)):
+        db.execute(f"INSERT INTO experiments VALUES ({i}, 'e{i}', {pairing}, NULL, 1, 's', 'm', 'p', 'recorded', 0, "
+                   "0, NULL)")
+    for i, suite, ratio in ((1, "quick", 0.8), (2, "standard", 0.6), (2, "holdout", 0.1), (3, "quick", 2.0)):
+        db.execute("INSERT INTO benchmark_runs (experiment_id, suite, harness_version, outcome, geomean_ratio, wins, "
+                   f"ties, losses, summary, provenance, seconds, created_at) VALUES ({i}, '{suite}', 'h', 'tie', "
+                   f"{ratio}, 0, 1, 0, '{{}}', '{{}}', 1, 0)")
+    for i, verdict in ((1, "win"), (2, "broken"), (3, "loss")):
+        db.execute(f"INSERT INTO verdicts (experiment_id, verdict, notes, lessons, evidence, created_at) "
+                   f"VALUES ({i}, '{verdict}', '', '', '{{}}', 0)")
+    db.close()
+    archive = Archive(path)
+    try:
+        rows = {r["pair_key"]: r for r in archive.pairing_rows()}
+        assert {k: (r["proposed"], r["experiments"], r["wins"], r["failures"], r["best_ratio"], r["last_proposed"])
+                for k, r in rows.items()} == {"a|b": (2, 2, 1, 1, 0.6, 20), "a|c": (1, 1, 0, 1, 2.0, 30)}
+        assert list(rows) == ["a|b", "a|c"]  # ordered by best visible ratio (the hidden 0.1 is not shown)
     finally:
         archive.close()

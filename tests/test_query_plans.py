@@ -25,15 +25,15 @@ from frontier_mcp.archive import Archive
 from frontier_mcp.archive.queries import Queries
 
 # Tables that grow with the number of experiments; a scan of any of them fails the test.
-GUARDED = ("experiments", "benchmark_runs", "trials", "verdicts", "builds", "jobs", "claim_tests")
+GUARDED = ("experiments", "benchmark_runs", "trials", "verdicts", "builds", "jobs", "claim_tests", "pairings")
 
 # Read methods that return (or count) every row of a table by design: not listings.
 WHOLE_TABLE = {
     "experiment_ids": "every id, for rendering every page",
     "counts": "COUNT(*) of each table",
     "next_claim_position": "the lab-wide online test needs every earlier claim, in order",
-    "pair_usage": "aggregates every pairing (its cost is measured in benches/server.py)",
-    "pairing_rows": "aggregates every pairing (its cost is measured in benches/server.py)",
+    "pair_usage": "one row per pair of fields (pair_stats: bounded by the field list, not the experiments)",
+    "pairing_rows": "one row per pair of fields (pair_stats: bounded by the field list, not the experiments)",
 }
 
 N_EXPERIMENTS = 3000
@@ -195,3 +195,37 @@ def test_the_checker_sees_a_scan(populated: tuple[Archive, dict[str, Any]]) -> N
     assert scans_of(archive, "SELECT * FROM experiments e WHERE e.statement = 'x'")
     assert scans_of(archive, "SELECT id FROM benchmark_runs WHERE seconds > 1")
     assert not scans_of(archive, "SELECT * FROM experiments WHERE id = 1")
+
+
+def test_the_pair_summary_kept_by_the_writes_equals_the_one_derived_from_scratch(tmp_path: Path) -> None:
+    """pair_stats is updated by add_pairing, add_experiment, add_benchmark_run and add_verdict; after
+    a random mix of them it must equal what rebuild_leader derives from the tables."""
+    archive = Archive(tmp_path / "state.db")
+    rng = random.Random(3)
+    fields = ["a", "b", "c", "d"]
+    pairings = [archive.add_pairing(*rng.sample(fields, 2), seed=None) for _ in range(12)]
+    experiments = []
+    for i in range(40):
+        eid, _ = archive.add_experiment(name=f"e{i}", pairing_id=rng.choice(pairings), parent_id=None,
+                                        source=f"fn f{i}() {{}}", normalized_sha256=f"{i:064x}", statement="s",
+                                        mechanism="m", prediction="p")
+        experiments.append(eid)
+        if rng.random() < 0.3:
+            pairings.append(archive.add_pairing(*rng.sample(fields, 2), seed=None))
+    for eid in experiments:
+        for suite in rng.sample(["quick", "standard", "holdout"], rng.randrange(0, 3)):
+            archive.add_benchmark_run(eid, job_id=None, suite=suite, harness_version="h", outcome="tie",
+                                      geomean_ratio=rng.lognormvariate(0, 1), wins=0, ties=1, losses=0, summary={},
+                                      provenance={}, seconds=1.0, trials=[])
+        if rng.random() < 0.7:
+            archive.add_verdict(eid, verdict=rng.choice(["win", "loss", "tie", "broken", "mixed"]),
+                                benchmark_run_id=None, notes="", lessons="", evidence={})
+    incremental = archive.query("SELECT * FROM pair_stats ORDER BY pair_key")
+    usage = archive.pair_usage()
+    archive.rebuild_leader()
+    derived = archive.query("SELECT * FROM pair_stats ORDER BY pair_key")
+    assert incremental == derived
+    assert sum(r["proposed"] for r in derived) == len(pairings)
+    assert sum(r["experiments"] for r in derived) == len(experiments)
+    assert {k: v["failures"] for k, v in usage.items()} == {r["pair_key"]: r["failures"] for r in derived}
+    archive.close()

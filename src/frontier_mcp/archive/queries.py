@@ -26,41 +26,14 @@ class Queries:
 
     def pair_usage(self) -> dict[str, dict[str, int]]:
         """Per unordered pair: how often proposed, used by an experiment, and lost."""
-        rows = self.query(
-            """
-            SELECT p.pair_key AS pair_key,
-                   COUNT(DISTINCT p.id) AS proposed,
-                   COUNT(DISTINCT e.id) AS experiments,
-                   COUNT(DISTINCT CASE WHEN v.verdict IN ('loss', 'broken') THEN e.id END) AS failures
-            FROM pairings p
-            LEFT JOIN experiments e ON e.pairing_id = p.id
-            LEFT JOIN verdicts v ON v.experiment_id = e.id
-            GROUP BY p.pair_key
-            """
-        )
+        rows = self.query("SELECT pair_key, proposed, experiments, failures FROM pair_stats")
         return {row["pair_key"]: row for row in rows}
 
     def pairing_rows(self) -> list[PairingRow]:
         """Per unordered pair of fields: proposals, experiments, best visible ratio, wins and failures."""
-        from ..protocol import SUITES
-
-        visible = tuple(name for name in SUITES if not is_hidden(name))
-        marks = ", ".join("?" for _ in visible)
         return cast(list[PairingRow], self.query(
-            f"""SELECT p.pair_key AS pair_key,
-                      COUNT(DISTINCT p.id) AS proposed,
-                      COUNT(DISTINCT e.id) AS experiments,
-                      (SELECT MIN(b.geomean_ratio) FROM benchmark_runs b
-                       JOIN experiments e2 ON e2.id = b.experiment_id JOIN pairings p2 ON p2.id = e2.pairing_id
-                       WHERE p2.pair_key = p.pair_key AND b.suite IN ({marks})) AS best_ratio,
-                      COUNT(DISTINCT CASE WHEN v.verdict = 'win' THEN e.id END) AS wins,
-                      COUNT(DISTINCT CASE WHEN v.verdict IN ('loss', 'broken') THEN e.id END) AS failures,
-                      MAX(p.created_at) AS last_proposed
-               FROM pairings p
-               LEFT JOIN experiments e ON e.pairing_id = p.id
-               LEFT JOIN verdicts v ON v.experiment_id = e.id
-               GROUP BY p.pair_key
-               ORDER BY best_ratio IS NULL, best_ratio, proposed DESC, p.pair_key""", visible))
+            """SELECT pair_key, proposed, experiments, best_ratio, wins, failures, last_proposed FROM pair_stats
+               ORDER BY best_ratio IS NULL, best_ratio, proposed DESC, pair_key"""))
 
     def lessons_for_fields(self, fields: list[str], limit: int = 5) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in fields)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 # Suites whose problems the model never sees (protocol.SUITES[...].hidden): kept out of the listings.
-HIDDEN_SUITES = ("holdout",)
+HIDDEN_SUITES = ("holdout", "holdout-neural")
 HIDDEN_SQL = ", ".join(f"'{name}'" for name in HIDDEN_SUITES)
 
 
@@ -190,8 +190,24 @@ def add_listing_indexes(db: sqlite_utils.Database) -> None:
          "CREATE INDEX idx_verdicts_created ON verdicts(created_at)")
 
 
+def add_pair_stats(db: sqlite_utils.Database) -> None:
+    """6: pair_stats: per unordered pair of fields, the counts `propose_pairing` and `pairings` list
+    (kept by the store's writes, like `leader`), so neither aggregates every pairing on each call."""
+    _run(db, """
+    CREATE TABLE pair_stats (
+        pair_key TEXT PRIMARY KEY,
+        proposed INTEGER NOT NULL DEFAULT 0,
+        experiments INTEGER NOT NULL DEFAULT 0,
+        wins INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        best_ratio REAL,
+        last_proposed REAL
+    ) WITHOUT ROWID""")
+    rebuild_pair_stats(db)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [create_tables, add_leader, add_ablations,
-                                                            add_claim_tests, add_listing_indexes]
+                                                            add_claim_tests, add_listing_indexes, add_pair_stats]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -202,6 +218,23 @@ def rebuild_leader(db: sqlite_utils.Database) -> None:
              WHERE geomean_ratio IS NOT NULL AND suite NOT IN ({HIDDEN_SQL}) GROUP BY experiment_id, suite""",
          "UPDATE experiments SET best_ratio = "
          "(SELECT MIN(best_ratio) FROM leader l WHERE l.experiment_id = experiments.id)")
+
+
+def rebuild_pair_stats(db: sqlite_utils.Database) -> None:
+    """Derive pair_stats from pairings, experiments, verdicts and the visible benchmark runs."""
+    _run(db, "DELETE FROM pair_stats", f"""
+    INSERT INTO pair_stats (pair_key, proposed, experiments, wins, failures, best_ratio, last_proposed)
+    SELECT p.pair_key, COUNT(DISTINCT p.id), COUNT(DISTINCT e.id),
+           COUNT(DISTINCT CASE WHEN v.verdict = 'win' THEN e.id END),
+           COUNT(DISTINCT CASE WHEN v.verdict IN ('loss', 'broken') THEN e.id END),
+           (SELECT MIN(b.geomean_ratio) FROM benchmark_runs b
+            JOIN experiments e2 ON e2.id = b.experiment_id JOIN pairings p2 ON p2.id = e2.pairing_id
+            WHERE p2.pair_key = p.pair_key AND b.suite NOT IN ({HIDDEN_SQL})),
+           MAX(p.created_at)
+    FROM pairings p
+    LEFT JOIN experiments e ON e.pairing_id = p.id
+    LEFT JOIN verdicts v ON v.experiment_id = e.id
+    GROUP BY p.pair_key""")
 
 
 def version(db: sqlite_utils.Database) -> int:

@@ -156,14 +156,26 @@ class Archive(Queries):
     def rebuild_leader(self) -> None:
         with self.transaction():
             schema.rebuild_leader(self.db)
+            schema.rebuild_pair_stats(self.db)
+
+    def _bump_pair(self, experiment_id: int, assignments: str, params: tuple[Any, ...] = ()) -> None:
+        """Update the pair_stats row of an experiment's pairing (inside the caller's transaction)."""
+        self.db.execute(f"UPDATE pair_stats SET {assignments} WHERE pair_key = (SELECT p.pair_key FROM "
+                        "experiments e JOIN pairings p ON p.id = e.pairing_id WHERE e.id = ?)",
+                        (*params, experiment_id))
 
     # -- pairings and experiments -----------------------------------------------------------
 
     def add_pairing(self, field_a: str, field_b: str, seed: int | None) -> int:
         key = "|".join(sorted((field_a, field_b)))
+        now = time.time()
         with self.transaction():
+            self.db.execute(
+                "INSERT INTO pair_stats (pair_key, proposed, last_proposed) VALUES (?, 1, ?) ON CONFLICT (pair_key) "
+                "DO UPDATE SET proposed = proposed + 1, last_proposed = MAX(last_proposed, excluded.last_proposed)",
+                (key, now))
             return self._insert("pairings", {"field_a": field_a, "field_b": field_b, "pair_key": key,
-                                             "seed": seed, "created_at": time.time()})
+                                             "seed": seed, "created_at": now})
 
     def add_experiment(self, *, name: str, pairing_id: int, parent_id: int | None, source: str,
                        normalized_sha256: str, statement: str, mechanism: str, prediction: str
@@ -200,7 +212,9 @@ class Archive(Queries):
                 self.db.execute(f"UPDATE experiments SET {assignments} WHERE id = ?",
                                 (*fields.values(), existing[0]))
                 return int(existing[0]), True
-            return self._insert("experiments", {"name": name, "created_at": now, **fields}), False
+            experiment_id = self._insert("experiments", {"name": name, "created_at": now, **fields})
+            self._bump_pair(experiment_id, "experiments = experiments + 1")
+            return experiment_id, False
 
     def _ancestors(self, experiment_id: int) -> set[int]:
         """The experiment and its ancestors, read inside the caller's transaction."""
@@ -274,6 +288,8 @@ class Archive(Queries):
                     (experiment_id, suite, geomean_ratio))
                 self.db.execute("UPDATE experiments SET best_ratio = MIN(COALESCE(best_ratio, ?), ?) WHERE id = ?",
                                 (geomean_ratio, geomean_ratio, experiment_id))
+                self._bump_pair(experiment_id, "best_ratio = MIN(COALESCE(best_ratio, ?), ?)",
+                                (geomean_ratio, geomean_ratio))
             return run_id
 
     def add_ablations(self, experiment_id: int, *, job_id: str | None, suite: str,
@@ -314,4 +330,8 @@ class Archive(Queries):
                 "created_at": time.time()})
             self.db.execute("UPDATE experiments SET status = 'recorded', updated_at = ? WHERE id = ?",
                             (time.time(), experiment_id))
+            if verdict == "win":
+                self._bump_pair(experiment_id, "wins = wins + 1")
+            elif verdict in ("loss", "broken"):
+                self._bump_pair(experiment_id, "failures = failures + 1")
             return verdict_id
