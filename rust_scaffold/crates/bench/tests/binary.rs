@@ -59,6 +59,20 @@ fn replay_feeds_gradients() {
 fn field<'a>(line: &'a str, key: &str) -> &'a str {
     let start = line.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len() + 3;
     let rest = &line[start..];
+    if rest.starts_with('[') {
+        // A list (a curve): up to its matching bracket.
+        let mut depth = 0;
+        for (i, c) in rest.char_indices() {
+            depth += match c {
+                '[' => 1,
+                ']' => -1,
+                _ => 0,
+            };
+            if depth == 0 {
+                return &rest[..=i];
+            }
+        }
+    }
     &rest[..rest.find([',', '}']).unwrap()]
 }
 
@@ -83,6 +97,23 @@ fn a_candidate_in_its_own_process_gives_the_same_numbers_as_in_process() {
             for key in ["final_loss", "best_loss", "curve", "test_accuracy", "grad_evals", "steps_done"] {
                 assert_eq!(field(triple[0], key), field(other, key), "{key}: {} vs {other}", triple[0]);
             }
+        }
+    }
+    // Optimizers that read each tensor's kind (Muon: Newton-Schulz for hidden matrices, AdamW for the
+    // rest) and hand over another point than their parameters (Schedule-Free's averaged iterate): the
+    // kinds and the evaluation point cross the pipe exactly too.
+    for optimizer in ["muon", "schedulefree_adamw"] {
+        let served = script(optimizer, &format!("exec {} serve {optimizer}", env!("CARGO_BIN_EXE_frontier-bench")));
+        let mut plan = String::new();
+        for who in [optimizer, "candidate"] {
+            plan += &format!("id=1{who} optimizer={who} problem=mlp-wine lr=0.01 seed=4 instance=77 steps=60 curve_points=5\n");
+        }
+        let (out, code) = bin(&["run", "--candidate", &served], &plan);
+        assert_eq!(code, 0, "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(field(lines[1], "error"), "null", "{}", lines[1]);
+        for key in ["final_loss", "curve", "accuracy_curve", "test_accuracy"] {
+            assert_eq!(field(lines[0], key), field(lines[1], key), "{optimizer} {key}: {out}");
         }
     }
     // Another instance of the same problem is another landscape.
