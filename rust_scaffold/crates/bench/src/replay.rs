@@ -1,15 +1,21 @@
 //! `replay`: feed recorded gradients to an optimizer and print its parameters after each step.
 //!
 //! ```text
-//! optimizer=adam lr=0.05 opt.weight_decay=0.01     (line 1; optional id=<token>)
+//! optimizer=adam lr=0.05 opt.weight_decay=0.01     (line 1; optional id=<token>, eval=1)
 //! shapes 5 1                                       (tensor lengths, or dims joined by 'x': 64x10)
 //! init 0.1 -0.1 0.2 -0.2 0.05 0.0                  (flat concatenation of all tensors)
 //! loss 0.37                                        (optional: ctx.loss of the next step; NaN if absent)
 //! grad ...                                         (one line per step)
+//! basis 0 1 ...                                    (optional, soap only: see below)
 //! end
 //! ```
 //! Any number of runs may follow one another, each ending with `end`; input ends after an `end`.
-//! Output: one `params <floats>` line per step (shortest round-trip). A run without `id=` stops
+//! Output: one `params <floats>` line per step (shortest round-trip); with `eval=1`, each is
+//! followed by `eval <floats>`, the point the optimizer hands over for evaluation
+//! ([`Optimizer::eval_params`], Schedule-Free's x; `params` when it has none).
+//! `basis <tensor> <dim> <floats>` after a grad line overwrites the SOAP eigenbasis of that
+//! tensor's dimension (n x n, row-major) once that step is taken: a recorded run whose first
+//! eigenbasis is not unique is reproducible only with the recorded bases. A run without `id=` stops
 //! the whole replay at its first error (`error <message>`, exit 1). A run with `id=X` ends with
 //! `done id=X`, or with `error id=X <message>` after which the next run goes on.
 //!
@@ -73,6 +79,25 @@ struct Run {
     init: Vec<f64>,
     /// (ctx.loss, flat gradient) per step.
     steps: Vec<(f64, Vec<f64>)>,
+    /// Print `eval` lines (`eval=1`).
+    eval: bool,
+    /// SOAP bases to inject after a step: (step index, tensor, dimension, n x n values).
+    bases: Vec<(usize, usize, usize, Vec<f64>)>,
+}
+
+/// The optimizer a run steps: any, or the concrete SOAP when bases are injected.
+enum Subject {
+    Any(Box<dyn Optimizer>),
+    Soap(Box<frontier_baselines::rules::soap::Soap>),
+}
+
+impl Subject {
+    fn get(&mut self) -> &mut dyn Optimizer {
+        match self {
+            Subject::Any(o) => o.as_mut(),
+            Subject::Soap(s) => s.as_mut(),
+        }
+    }
 }
 
 fn parse_head(head: &str) -> Result<(Option<String>, Run), String> {
@@ -85,6 +110,8 @@ fn parse_head(head: &str) -> Result<(Option<String>, Run), String> {
         shapes: Vec::new(),
         init: Vec::new(),
         steps: Vec::new(),
+        eval: false,
+        bases: Vec::new(),
     };
     let (mut id, mut name, mut lr) = (None, None, None);
     for tok in head.split_whitespace() {
@@ -94,6 +121,13 @@ fn parse_head(head: &str) -> Result<(Option<String>, Run), String> {
             "id" => id = Some(v.to_string()),
             "optimizer" => name = Some(v.to_string()),
             "lr" => lr = Some(v.parse::<f64>().map_err(|_| format!("bad lr '{v}'"))?),
+            "eval" => {
+                run.eval = match v {
+                    "1" => true,
+                    "0" => false,
+                    _ => return Err(format!("'{tok}': eval=0 or eval=1")),
+                }
+            }
             _ => {
                 if let Some(o) = k.strip_prefix("opt.") {
                     run.opts.push((o.to_string(), num(v)?));
@@ -138,6 +172,21 @@ fn parse_body(run: &mut Run, next: &mut dyn FnMut(&str) -> Result<String, String
         if l == "end" {
             return Ok(());
         }
+        if let Some(rest) = l.strip_prefix("basis") {
+            let step = run.steps.len().checked_sub(1).ok_or("a basis line must follow a grad line")?;
+            let mut it = rest.split_whitespace();
+            let mut index = |what: &str| -> Result<usize, String> {
+                it.next().and_then(|x| x.parse().ok()).ok_or_else(|| format!("basis: bad {what}"))
+            };
+            let (tensor, dim) = (index("tensor")?, index("dimension")?);
+            let n = *run.shapes.get(tensor).and_then(|s| s.get(dim)).ok_or("basis: no such tensor dimension")?;
+            let values: Vec<f64> = it.map(str::parse::<f64>).collect::<Result<_, _>>().map_err(|e| format!("basis: {e}"))?;
+            if values.len() != n * n {
+                return Err(format!("basis: expected {} values, got {}", n * n, values.len()));
+            }
+            run.bases.push((step, tensor, dim, values));
+            continue;
+        }
         if let Some(rest) = l.strip_prefix("loss") {
             loss = rest.trim().parse::<f64>().map_err(|_| format!("bad loss line '{l}'"))?;
             continue;
@@ -148,9 +197,28 @@ fn parse_body(run: &mut Run, next: &mut dyn FnMut(&str) -> Result<String, String
     }
 }
 
-/// Runs one parsed run, writing its `params` lines.
+/// Appends `<tag> <floats>\n` (shortest round-trip) to `text`.
+fn write_floats(text: &mut String, tag: &str, tensors: &[Tensor]) {
+    text.push_str(tag);
+    for p in tensors {
+        for x in &p.data {
+            text.push(' ');
+            text.push_str(&format!("{x:?}"));
+        }
+    }
+    text.push('\n');
+}
+
+/// Runs one parsed run, writing its `params` (and `eval`) lines.
 fn execute(run: &Run, out: &mut dyn Write, build: &BuildFn<'_>) -> Result<(), String> {
-    let mut opt = build(&run.name, &run.opts)?;
+    let mut subject = if run.bases.is_empty() {
+        Subject::Any(build(&run.name, &run.opts)?)
+    } else if run.name == "soap" {
+        Subject::Soap(Box::new(frontier_baselines::rules::soap::Soap::with_options(&run.opts)?))
+    } else {
+        return Err(format!("basis lines are for optimizer=soap, not {}", run.name));
+    };
+    let opt = subject.get();
     let declared = guarded(|| (opt.knobs(), opt.switches())).map_err(|c| c.describe())?;
     crate::check_switches(&declared.1, &run.switched_off).map_err(|e| format!("switches: {e}"))?;
     let knobs = crate::resolve_knobs(&declared.0, &run.knobs).map_err(|e| format!("knobs: {e}"))?;
@@ -174,19 +242,27 @@ fn execute(run: &Run, out: &mut dyn Write, build: &BuildFn<'_>) -> Result<(), St
             .with_knobs(&knobs)
             .with_switched_off(&run.switched_off)
             .with_budget(total - step);
+        let opt = subject.get();
         guarded(|| opt.step(&mut params, &grads, &ctx)).map_err(|c| c.describe())?;
         if params.len() != lens.len() || params.iter().zip(&lens).any(|(p, &n)| p.len() != n) {
             return Err("the optimizer changed the number or length of the parameter tensors".into());
         }
-        text.clear();
-        text.push_str("params");
-        for p in &params {
-            for x in &p.data {
-                text.push(' ');
-                text.push_str(&format!("{x:?}"));
+        if let Subject::Soap(soap) = &mut subject {
+            for (_, tensor, dim, q) in run.bases.iter().filter(|b| b.0 == i) {
+                soap.set_basis(*tensor, *dim, q).map_err(|e| format!("basis {tensor} {dim}: {e}"))?;
             }
         }
-        text.push('\n');
+        text.clear();
+        write_floats(&mut text, "params", &params);
+        if run.eval {
+            let opt = subject.get();
+            let x = guarded(|| opt.eval_params(&params)).map_err(|c| c.describe())?;
+            let x = x.as_deref().unwrap_or(&params);
+            if x.len() != lens.len() || x.iter().zip(&lens).any(|(p, &n)| p.len() != n) {
+                return Err("eval_params has another number or length of tensors than params".into());
+            }
+            write_floats(&mut text, "eval", x);
+        }
         out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
     }
     Ok(())

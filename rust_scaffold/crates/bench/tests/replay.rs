@@ -148,3 +148,80 @@ fn an_oracle_call_voids_the_replay_and_the_context_is_a_runs() {
     let out = replay_with(input, || Box::new(Echo)).unwrap();
     assert_eq!(out, "params 2.5 2.0 2.0\nparams NaN 1.0 0.5\nparams NaN 0.0 1.0\n");
 }
+
+fn replay_baselines(input: &str) -> Result<String, String> {
+    let mut out = Vec::new();
+    replay(&mut input.as_bytes(), &mut out, &frontier_baselines::build).map(|()| String::from_utf8(out).unwrap())
+}
+
+fn lines_of<'a>(out: &'a str, tag: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.split_whitespace().next() == Some(tag)).collect()
+}
+
+#[test]
+fn eval_1_prints_the_point_the_optimizer_hands_over() {
+    let body = "shapes 2\ninit 1.0 -1.0\ngrad 0.5 -0.25\ngrad 0.25 0.5\ngrad -0.5 0.125\nend\n";
+    // Schedule-Free hands over x = lerp(y, z, 1 - 1/beta1), which leaves y after the first step.
+    let out = replay_baselines(&format!("optimizer=schedulefree_adamw lr=0.1 eval=1\n{body}")).unwrap();
+    let (params, evals) = (lines_of(&out, "params"), lines_of(&out, "eval"));
+    assert_eq!((params.len(), evals.len()), (3, 3), "{out}");
+    assert!(out.lines().zip(out.lines().skip(1)).step_by(2).all(|(a, b)| a.starts_with("params") && b.starts_with("eval")));
+    assert_ne!(params[2]["params".len()..], evals[2]["eval".len()..], "{out}");
+    let mut opt = frontier_baselines::build("schedulefree_adamw", &[]).unwrap();
+    let mut p = vec![Tensor::from_vec(&[2], vec![1.0, -1.0])];
+    for (i, g) in [[0.5, -0.25], [0.25, 0.5], [-0.5, 0.125]].iter().enumerate() {
+        frontier_baselines::step_with(opt.as_mut(), &mut p, &[Tensor::from_vec(&[2], g.to_vec())], 0.1, i as u64 + 1);
+    }
+    let x = opt.eval_params(&p).unwrap();
+    assert_eq!(evals[2], format!("eval {:?} {:?}", x[0].data[0], x[0].data[1]));
+    // Without eval_params the point is params itself; without eval=1 nothing changes.
+    let out = replay_baselines(&format!("optimizer=adam lr=0.1 eval=1\n{body}")).unwrap();
+    for (p, e) in lines_of(&out, "params").iter().zip(lines_of(&out, "eval")) {
+        assert_eq!(p["params".len()..], e["eval".len()..]);
+    }
+    let out = replay_baselines(&format!("optimizer=schedulefree_adamw lr=0.1\n{body}")).unwrap();
+    assert!(lines_of(&out, "eval").is_empty() && lines_of(&out, "params").len() == 3, "{out}");
+    assert!(replay_baselines(&format!("optimizer=adam lr=0.1 eval=yes\n{body}")).unwrap_err().contains("eval=0 or eval=1"));
+}
+
+#[test]
+fn basis_lines_overwrite_soaps_eigenbases_after_their_step() {
+    use frontier_baselines::rules::soap::Soap;
+    let grads = [[1.0, 0.0, 0.5, 0.25], [0.5, -1.0, 0.25, 0.5], [-0.25, 0.5, 1.0, -0.5], [0.75, 0.25, -0.5, 1.0]];
+    let mut body = String::from("shapes 2x2\ninit 0.5 -0.5 0.25 1.0\n");
+    // A rotation by 0.3 rad replaces the basis of dimension 1 after step 2.
+    let (c, s) = (0.3f64.cos(), 0.3f64.sin());
+    let q = [c, -s, s, c];
+    for (i, g) in grads.iter().enumerate() {
+        body += &format!("grad {} {} {} {}\n", g[0], g[1], g[2], g[3]);
+        if i == 1 {
+            body += &format!("basis 0 1 {:?} {:?} {:?} {:?}\n", q[0], q[1], q[2], q[3]);
+        }
+    }
+    body += "end\n";
+    let head = "optimizer=soap lr=0.1 opt.precondition_frequency=10";
+    let injected = replay_baselines(&format!("{head}\n{body}")).unwrap();
+    let own = replay_baselines(&format!("{head}\n{}", body.lines().filter(|l| !l.starts_with("basis")).collect::<Vec<_>>().join("\n") + "\n")).unwrap();
+    let (a, b) = (lines_of(&injected, "params"), lines_of(&own, "params"));
+    assert_eq!(a[..2], b[..2], "the basis applies only after its step");
+    assert_ne!(a[3], b[3]);
+    // The same as setting it on the concrete optimizer in process.
+    let opts = [("precondition_frequency".to_string(), 10.0)];
+    let mut soap = Soap::with_options(&opts).unwrap();
+    let mut p = vec![Tensor::from_vec(&[2, 2], vec![0.5, -0.5, 0.25, 1.0])];
+    for (i, g) in grads.iter().enumerate() {
+        frontier_baselines::step_with(&mut soap, &mut p, &[Tensor::from_vec(&[2, 2], g.to_vec())], 0.1, i as u64 + 1);
+        if i == 1 {
+            soap.set_basis(0, 1, &q).unwrap();
+        }
+    }
+    let want: Vec<String> = p[0].data.iter().map(|x| format!("{x:?}")).collect();
+    assert_eq!(a[3], format!("params {}", want.join(" ")));
+    // Basis lines are for soap, of the right size, after a grad line.
+    let err = replay_baselines(&format!("optimizer=adam lr=0.1\n{body}")).unwrap_err();
+    assert!(err.contains("basis lines are for optimizer=soap"), "{err}");
+    let err = replay_baselines(&format!("{head}\n{}", body.replace("basis 0 1", "basis 0 1 1.0"))).unwrap_err();
+    assert!(err.contains("expected 4 values"), "{err}");
+    let err = replay_baselines(&format!("{head}\n{}", body.replace("basis 0 1", "basis 0 2"))).unwrap_err();
+    assert!(err.contains("no such tensor dimension"), "{err}");
+}

@@ -15,9 +15,9 @@ use frontier_core::{Optimizer, ParamKind, StepContext, Tensor};
 /// 2 = "spectral_unclamped".
 pub(crate) fn build(o: &Opts) -> Result<Box<dyn Optimizer>, String> {
     let adjust = match o.get("adjust_lr_fn") {
-        x if x == 0.0 => Adjust::Original,
-        x if x == 1.0 => Adjust::MatchRmsAdamW,
-        x if x == 2.0 => Adjust::SpectralUnclamped,
+        0.0 => Adjust::Original,
+        1.0 => Adjust::MatchRmsAdamW,
+        2.0 => Adjust::SpectralUnclamped,
         x => return Err(format!("option 'adjust_lr_fn' must be 0 (original), 1 (match_rms_adamw) or 2 (spectral_unclamped), got {x}")),
     };
     let ns_steps = o.get("ns_steps");

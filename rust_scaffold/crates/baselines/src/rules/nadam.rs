@@ -62,6 +62,8 @@ struct Consts {
     eps: f64,
 }
 
+type TensorStep = fn(Consts, &mut [f64], &[f64], &mut [f64], &mut [f64]);
+
 /// One tensor of torch's single-tensor NAdam; `DECOUPLED`/`L2` pick the weight-decay form and
 /// `SMALL` lerp's formula (|w| < 0.5), so the loop has no branch.
 #[inline(always)]
@@ -104,7 +106,7 @@ impl Optimizer for NAdam {
         let c_avg = (-lr * mu_next) / (1.0 - mu_product_next);
         let k = Consts { c_grad, c_avg, decay: 1.0 - lr * wd, wd, w: 1.0 - b1, b2, bc2: bias_correction2, eps };
         // The weight-decay form and lerp's formula are fixed for the step: one branch-free loop each.
-        let run: fn(Consts, &mut [f64], &[f64], &mut [f64], &mut [f64]) = match (wd != 0.0 && self.decoupled, wd != 0.0 && !self.decoupled, k.w.abs() < 0.5) {
+        let run: TensorStep = match (wd != 0.0 && self.decoupled, wd != 0.0 && !self.decoupled, k.w.abs() < 0.5) {
             (true, _, true) => tensor_step::<true, false, true>,
             (true, _, false) => tensor_step::<true, false, false>,
             (false, true, true) => tensor_step::<false, true, true>,

@@ -365,7 +365,7 @@ impl Optimizer for Soap {
         let (b1, b2, lr, wd) = (self.beta1, self.beta2, ctx.lr, self.weight_decay);
         let step_size =
             if self.correct_bias { lr * ((1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t))) } else { lr };
-        let refresh = (self.step - 1) % self.precondition_frequency as u64 == 0;
+        let refresh = (self.step - 1).is_multiple_of(self.precondition_frequency as u64);
         let sc = &mut self.scratch;
         for ((st, p), g) in self.state.iter_mut().zip(params.iter_mut()).zip(grads) {
             let n = p.len();
