@@ -1,7 +1,7 @@
 //! frontier-baselines: PyTorch's update rules, reproduced operation by operation in f64.
 //!
 //! Each optimizer follows the single-tensor (`foreach=False`) code path of `torch.optim` (Lion
-//! follows lion-pytorch), including its order of floating-point operations where that is cheap
+//! follows lion-pytorch; Schedule-Free, Prodigy, SOAP and AdEMAMix their packages), including its order of floating-point operations where that is cheap
 //! to keep (e.g. `lerp` switches formula at weight 0.5 as ATen does). The learning rate always
 //! comes from `ctx.lr`; every other hyperparameter is set by PyTorch's keyword name through
 //! [`build`]. State is allocated on the first step; later steps do not allocate.
@@ -13,7 +13,12 @@
 //!    existing rule, like `momentum`, is only the row); bump [`BASELINES_VERSION`];
 //! 3. its PyTorch trajectory: a case in `tests/fixtures/torch_trajectories.json`, then regenerate
 //!    `tests/torch_reference.txt` with `data/write_reference_fixture.py` and raise the run count in
-//!    `tests/torch_reference.rs`. `tests/registry.rs` fails for any row no trajectory verifies.
+//!    `tests/torch_reference.rs` (the modern optimizers' runs come from
+//!    `shared/reference/torch_trajectories_modern.json` into `tests/torch_reference_modern.txt`, each
+//!    with its own tolerance). `tests/registry.rs` fails for any row no trajectory verifies.
+//!
+//! Options PyTorch spells as `None`, `inf` or a string are numbers here, said in each row's `about`
+//! (e.g. Prodigy's `growth_rate = 0` is `inf`, Muon's `adjust_lr_fn` is a code).
 #![forbid(unsafe_code)]
 
 use frontier_core::{Optimizer, StepContext, Tensor};
@@ -228,7 +233,7 @@ pub static BASELINES: &[Baseline] = &[
     },
     Baseline {
         name: "muon",
-        about: "torch.optim.Muon (Newton-Schulz orthogonalised momentum) on hidden matrices, AdamW at adamw_lr_ratio x lr on the rest",
+        about: "torch.optim.Muon (Newton-Schulz orthogonalised momentum) on hidden matrices, AdamW at adamw_lr_ratio x lr on the rest (adjust_lr_fn 0 original, 1 match_rms_adamw, 2 spectral_unclamped; ns_bf16=1 is torch's bfloat16 arithmetic)",
         defaults: &[
             ("momentum", 0.95),
             ("nesterov", 1.0),
