@@ -78,3 +78,15 @@ def test_an_archived_report_with_class_verdicts_loads_back_through_the_one_decod
     again = load_report(report.model_dump_json())
     assert again.classes == report.classes
     assert load_report(report.model_dump(mode="json")).summary().classes == {"smooth": True}
+
+
+def test_the_suites_a_model_may_ask_for_are_the_visible_ones_and_each_claim_suite_has_a_hidden_gate() -> None:
+    from typing import get_args
+
+    from frontier_mcp.protocol.suites import CLAIM_SUITES, VisibleSuite
+
+    assert set(get_args(VisibleSuite)) == {name for name, suite in SUITES.items() if not suite.hidden}
+    for name in CLAIM_SUITES:
+        gate = SUITES[name].holdout
+        assert gate is not None and SUITES[gate].hidden, name
+        assert {class_of(p.name) for p in SUITES[gate].problems} >= {class_of(p.name) for p in SUITES[name].problems}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 CANDIDATE = "candidate"
 BASELINES = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "lion")
@@ -38,6 +38,7 @@ class Suite:
     hidden: bool = False  # a hidden suite's problems are never shown to the model
     # The hidden suite consulted after a win here; a suite with one is a suite a claim can rest on.
     holdout: str | None = None
+    purpose: str = ""  # one line for the tool descriptions
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +63,7 @@ SUITES: dict[str, Suite] = {
         tuning_seeds=(0, 1),
         tuner_trials=6,
         eval_seeds=tuple(range(100, 108)),
+        purpose="to iterate",
     ),
     "standard": Suite(
         name="standard",
@@ -74,6 +76,7 @@ SUITES: dict[str, Suite] = {
         tuning_seeds=(0, 1, 2),
         eval_seeds=tuple(range(200, 212)),
         holdout="holdout",
+        purpose="to support a claim of a win on test functions, quadratics and small models",
     ),
     # Other dimensions, rotations, datasets and seeds; run after a standard win, never listed to the
     # model, so a candidate tuned to the suites it can see is caught here.
@@ -91,6 +94,9 @@ SUITES: dict[str, Suite] = {
     ),
 }
 PROFILE_TAUS = (1.0, 1.5, 2.0, 4.0, 10.0)
+
+# The suites a model may ask for (tests check this equals the visible suites of SUITES).
+VisibleSuite = Literal["quick", "standard"]
 
 # The suites a win can be claimed on: each has a hidden holdout gate.
 CLAIM_SUITES: tuple[str, ...] = tuple(name for name, suite in SUITES.items() if suite.holdout)

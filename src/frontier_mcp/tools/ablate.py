@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
@@ -11,6 +11,7 @@ from pydantic import Field
 
 from ..jobs import Job
 from ..protocol import SUITES, benchmark, compare_variant, runs_per_optimizer
+from ..protocol.suites import VisibleSuite
 from ..runtime import Runtime
 from ._common import fail, harness_for, hints, require_built, runtime
 from .benchmark import BenchmarkStatus, wait_and_describe
@@ -49,7 +50,7 @@ def register(server: MCPServer) -> None:
         ctx: Context,
         experiment_id: Annotated[int, Field(description="A compiled experiment whose source declares switches.",
                                             ge=1)],
-        suite: Annotated[Literal["quick", "standard"], Field(
+        suite: Annotated[VisibleSuite, Field(
             description="The suite to compare on (default 'standard', the suite a win is claimed on).")
         ] = "standard",
         wait_seconds: Annotated[float | None, Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from .. import holdout
 from ..jobs import Job
 from ..protocol import (
+    CLAIM_SUITES,
     SUITES,
     TRIAL_COLUMNS,
     BenchmarkReport,
@@ -19,6 +20,8 @@ from ..protocol import (
     benchmark,
     runs_per_optimizer,
 )
+from ..protocol.classes import CLASSES
+from ..protocol.suites import VisibleSuite
 from ..render.text import render_table
 from ..runtime import Runtime
 from ._common import fail, harness_for, hints, reply, require_built, runtime
@@ -137,20 +140,40 @@ def describe(job: Job) -> CallToolResult:
     return reply(status, text)
 
 
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(names)
+
+
+SUITE_CHOICES = " ".join(
+    f"'{name}': {suite.purpose} ({len(suite.problems)} problems, {len(suite.eval_seeds)} evaluation seeds; "
+    f"baselines {_names(suite.baselines)})." for name, suite in SUITES.items() if not suite.hidden
+) + " Every optimizer's learning rate is tuned on the same grid."
+
+DESCRIPTION = (
+    "Run the benchmark protocol on a compiled experiment (after a win on a suite built for claims ("
+    + _names(CLAIM_SUITES) + "), overall or in a problem class, that suite's hidden holdout runs too, a limited "
+    "number of times per lineage and day, and tells only whether its gate passed, overall and per class): every "
+    "optimizer, the candidate and each baseline, gets its learning rate tuned on the same log-spaced grid on tuning "
+    "seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best "
+    "baseline's, their ratio with a paired 95% interval, a paired Wilcoxon p-value (Holm-corrected) and the outcome "
+    "(a win needs the whole interval below 0.95), a verdict per problem class (" + _names(tuple(CLASSES)) + "), "
+    "steps to a held-out accuracy target where a problem has one, loss curves and time per step. Long runs return a "
+    "job id; poll it with job_status.")
+
+
 def register(server: MCPServer) -> None:
-    @server.tool(name="benchmark", title="Benchmark the optimizer", annotations=hints(read_only=False))
+    @server.tool(name="benchmark", title="Benchmark the optimizer", description=DESCRIPTION,
+                 annotations=hints(read_only=False))
     async def benchmark_tool(
         ctx: Context,
         experiment_id: Annotated[int, Field(description="A compiled experiment.", ge=1)],
-        suite: Annotated[Literal["quick", "standard"], Field(
-            description="'quick' to iterate (3 problems, 8 seeds); 'standard' to support a claim of a win "
-                        "(9 problems, 12 seeds). Both tune every optimizer's learning rate on the same grid.")
+        suite: Annotated[VisibleSuite, Field(description=SUITE_CHOICES)
         ] = "quick",
         wait_seconds: Annotated[float | None, Field(
             description="How long to wait for the result before returning a job id (default: the server's "
                         "setting, under a minute).", ge=0, le=600)] = None,
     ) -> Annotated[CallToolResult, BenchmarkStatus]:
-        """Run the benchmark protocol on a compiled experiment (after a win on 'standard', overall or in a problem class, a hidden holdout suite runs too, a limited number of times per lineage and day, and tells only whether its gate passed, overall and per class): every optimizer (the candidate and the baselines SGD, momentum, Nesterov, Adam, AdamW, RMSprop, Adagrad, Lion) gets its learning rate tuned on the same log-spaced grid on tuning seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best baseline's, their ratio with a paired 95% interval, a paired Wilcoxon p-value (Holm-corrected) and the outcome (a win needs the whole interval below 0.95), a verdict per problem class (smooth, multimodal, stochastic, neural), loss curves and time per step. Long runs return a job id; poll it with job_status."""
+
         rt = runtime(ctx)
         experiment = require_built(rt, experiment_id)
         if rt.archive.verdict(experiment_id) is not None:

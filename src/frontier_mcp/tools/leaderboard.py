@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from ..protocol.suites import VisibleSuite
 from ..render.text import page_text
 from ._common import hints, reply, runtime
 from ._errors import archive_errors
@@ -33,7 +34,7 @@ def register(server: MCPServer) -> None:
     @server.tool(title="Leaderboard", annotations=hints(read_only=True, idempotent=True))
     async def leaderboard(
         ctx: Context,
-        suite: Annotated[Literal["quick", "standard"] | None, Field(
+        suite: Annotated[VisibleSuite | None, Field(
             description="Rank by this suite only (default: any).")] = None,
         limit: Annotated[int, Field(description="Rows per page.", ge=1, le=100)] = 20,
         offset: Annotated[int, Field(description="Rows to skip (paging).", ge=0)] = 0,
