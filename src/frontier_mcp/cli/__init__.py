@@ -1,58 +1,76 @@
-"""`frontier-mcp`: serve on stdio (default), or demo, history, show, leaderboard, report, lineage,
-pairings, doctor, config, verify-baselines.
+"""`frontier-mcp`: serve on stdio, or demo, history, show, leaderboard, report, lineage, pairings,
+doctor, config, verify-baselines. With no command it serves when stdin is not a terminal (an MCP host
+launching it) and prints its help when a person runs it.
 
 While serving, stdout is the MCP protocol: everything human goes to stderr.
 
-    __init__   the parser, dispatch, `serve`
+    __init__   the parser, dispatch, `serve`; Ctrl-C and a closed pipe end a command quietly
     views      the archive, read: history, show, leaderboard, report, lineage, pairings
-    doctor     doctor and verify-baselines (they build the lab's harness)
-    demo       the whole loop through a real MCP client
+    doctor     doctor and verify-baselines (they build the lab's harness), and the prerequisites check
+    demo       the whole loop through a real MCP client, in its own lab
     config     the client config blocks
+
+Imports are lazy: the read-only views must start fast, so this module imports neither the MCP library
+nor the protocol, and each command imports only what it uses.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..archive import ArchiveError
-from ..settings import Settings, load_settings
-from .config import client_configs
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `yes | head -1`
 
 
 def _parser() -> argparse.ArgumentParser:
+    # The options every command takes, accepted before or after the command. On the subcommands they
+    # default to SUPPRESS, so `--home X demo` is not overwritten by the subcommand's default.
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--home", default=argparse.SUPPRESS,
+                        help="lab folder (default: $FRONTIER_HOME, else the platform data dir)")
     parser = argparse.ArgumentParser(prog="frontier-mcp", description=(
-        "An MCP server for automated optimizer research. With no command, serves MCP on stdio."))
-    parser.add_argument("--home", help="lab folder (default: $FRONTIER_HOME, else the platform data dir)")
+        "An MCP server for automated optimizer research. MCP hosts start it with no command and serve "
+        "on stdio; run with no command on a terminal, it prints this help. Options go before or after "
+        "the command."))
+    parser.add_argument("--home", default=None, help="lab folder (default: $FRONTIER_HOME, else the platform data dir)")
     parser.add_argument("--version", action="version", version=f"frontier-mcp {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="serve MCP on stdio (the default)")
-    demo = sub.add_parser("demo", help="run the whole loop on the built-in example through a real MCP client")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[shared])
+
+    command("serve", "serve MCP on stdio (what MCP hosts run)")
+    demo = command("demo", "run the whole loop on the built-in example through a real MCP client, in its own "
+                           "lab (<lab>/demo-lab unless --home is given)")
     demo.add_argument("--suite", default="quick", choices=["quick", "standard"])
-    history = sub.add_parser("history", help="list experiments, newest first")
+    history = command("history", "list experiments, newest first")
     history.add_argument("--limit", type=int, default=30)
-    show = sub.add_parser("show", help="show one experiment in full")
+    show = command("show", "show one experiment in full")
     show.add_argument("id", type=int)
     show.add_argument("--source", action="store_true", help="print the Rust source too")
-    board = sub.add_parser("leaderboard", help="experiments ranked by loss ratio against the best baseline")
+    board = command("leaderboard", "experiments ranked by loss ratio against the best baseline")
     board.add_argument("--limit", type=int, default=30)
     board.add_argument("--suite", choices=["quick", "standard"])
-    report = sub.add_parser("report", help="write self-contained HTML pages to <lab>/reports/ and print their paths")
+    report = command("report", "write self-contained HTML pages to <lab>/reports/ and print their paths")
     target = report.add_mutually_exclusive_group(required=True)
     target.add_argument("id", type=int, nargs="?", help="one experiment (its ancestors' and descendants' pages too)")
     target.add_argument("--all", action="store_true", help="every experiment, plus index.html")
-    lineage = sub.add_parser("lineage", help="tree of an experiment's ancestors and descendants with their results")
+    lineage = command("lineage", "tree of an experiment's ancestors and descendants with their results")
     lineage.add_argument("id", type=int)
-    pairs = sub.add_parser("pairings", help="field pairs proposed so far: experiments, best ratio, failures")
+    pairs = command("pairings", "field pairs proposed so far: experiments, best ratio, failures")
     pairs.add_argument("--limit", type=int, default=100)
-    sub.add_parser("doctor", help="check cargo, the sandbox and the lab; build the harness once")
-    sub.add_parser("config", help="print the config blocks for MCP clients")
-    verify = sub.add_parser("verify-baselines", help="replay recorded PyTorch trajectories through the baselines")
+    command("doctor", "check cargo, the sandbox and the lab; build the harness once")
+    command("config", "print the config blocks for MCP clients")
+    verify = command("verify-baselines", "replay recorded PyTorch trajectories through the baselines")
     verify.add_argument("path", type=Path, help="a reference file (format of tests/fixtures/torch_trajectories.json)")
     return parser
 
@@ -64,14 +82,52 @@ def subcommands() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not as a warning at interpreter exit
+        return code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)  # end the line ^C was echoed on
+        return EXIT_INTERRUPTED
+    except BaseExceptionGroup as group:  # Ctrl-C inside a task group (the demo's client, the server)
+        if group.split(KeyboardInterrupt)[1] is not None:
+            raise
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `frontier-mcp config | head -1`: the reader is gone. Point stdout at /dev/null so that
+        # Python's own flush at exit does not raise again.
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None and sys.stdin.isatty():
+        parser.print_help()
+        print("\nfrontier-mcp serve   to serve on this terminal anyway (MCP hosts start it without a command)")
+        return 0
+    from ..settings import load_settings
+
     settings = load_settings(home=args.home)
     command = args.command or "serve"
     if command == "serve":
         return serve(settings)
     if command == "config":
+        import json
+
+        from .config import client_configs
+
         print(json.dumps(client_configs(settings), indent=2))
         return 0
+    if command == "demo":
+        from .demo import demo
+
+        return demo(settings, suite=args.suite, home_given=args.home is not None)
+    from ..archive import ArchiveError
+
     try:
         return _run(command, args, settings)
     except ArchiveError as exc:  # a state.db that cannot be used, a full disk: one line, no traceback
@@ -81,10 +137,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
     # rich and the renderers are only imported for the human-facing commands
-    if command == "demo":
-        from .demo import demo
-
-        return demo(settings, suite=args.suite)
     if command in ("doctor", "verify-baselines"):
         from . import doctor
 
@@ -107,6 +159,8 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
 
 
 def serve(settings: Settings) -> int:
+    import logging
+
     level = os.environ.get("FRONTIER_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(stream=sys.stderr, level=level if level in logging.getLevelNamesMapping() else "INFO",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,4 +1,7 @@
-"""`frontier-mcp doctor` and `verify-baselines`: the commands that build the lab's harness."""
+"""`frontier-mcp doctor` and `verify-baselines`: the commands that build the lab's harness.
+
+Both exit 2 when cargo or the sandbox is missing (the message says how to fix it), 1 when something
+else is wrong."""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ import time
 from pathlib import Path
 
 import anyio
+from rich.text import Text
 
 from ..archive import Archive
 from ..render.terminal import verify_table
 from ..runtime import Runtime
 from ..settings import Settings
+from .checks import CARGO_MISSING, missing_prerequisites
 from .consoles import err, out
 
 
@@ -25,11 +30,12 @@ def doctor(settings: Settings) -> int:
     def line(good: bool, what: str, detail: str) -> None:
         nonlocal ok
         ok &= good
-        out.print(f"[{'green' if good else 'red'}]{'ok ' if good else 'BAD'}[/] {what}: {detail}")
+        out.print(Text.from_markup(f"[{'green' if good else 'red'}]{'ok ' if good else 'BAD'}[/] {what}: ")
+                  + Text(detail))
 
     line(sys.version_info >= (3, 11), "python", sys.version.split()[0])
     cargo = settings.cargo_path()
-    line(cargo is not None, "cargo", str(cargo) if cargo else "not found (FRONTIER_CARGO, PATH, ~/.cargo/bin)")
+    line(cargo is not None, "cargo", str(cargo) if cargo else CARGO_MISSING)
     if cargo is not None:
         toolchain = Toolchain.discover(cargo)
         line(True, "rustc", f"{toolchain.version} at {toolchain.sysroot}")
@@ -45,7 +51,7 @@ def doctor(settings: Settings) -> int:
         line(False, "archive", str(exc))
         return 1
     if not ok:
-        return 1
+        return 2  # cargo or the sandbox: the lines above say how to fix it
 
     async def prepare() -> str | None:
         async with Runtime.open(settings) as rt:
@@ -69,6 +75,11 @@ def verify_baselines(settings: Settings, reference_path: Path) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         err.print(f"[red]cannot read {reference_path}: {exc}[/red]")
         return 2
+    problems = missing_prerequisites(settings)
+    if problems:
+        for problem in problems:
+            print(f"frontier-mcp verify-baselines: {problem}", file=sys.stderr)
+        return 2
 
     async def check() -> list[RunCheck] | str:
         async with Runtime.open(settings) as rt:
@@ -81,7 +92,7 @@ def verify_baselines(settings: Settings, reference_path: Path) -> int:
 
     checks = anyio.run(check)
     if isinstance(checks, str):
-        err.print(f"[red]{checks}[/red]")
+        print(f"frontier-mcp verify-baselines: {checks}", file=sys.stderr)
         return 2
     out.print(verify_table(checks, len(runs), reference_path))
     failed = sum(not c.ok for c in checks)

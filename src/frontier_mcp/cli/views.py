@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+from rich.markup import escape
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.tree import Tree
 
 from ..archive import Archive, ArchiveError, load_report
 from ..render import terminal
-from ..render.html import field_name, write_reports
+from ..render.terminal import field_name
 from ..settings import Settings
 from .consoles import err, out
 
@@ -34,9 +34,12 @@ def show(settings: Settings, experiment_id: int, *, with_source: bool) -> int:
         out.print(f"[red]no experiment {experiment_id}[/red]")
         return 1
     chain = " → ".join(f"#{a['id']} {a['name']}" for a in archive.lineage(experiment_id))
-    out.print(Panel(f"[bold]{row['statement']}[/bold]\n\nMechanism: {row['mechanism']}\n\n"
-                    f"Prediction: {row['prediction']}\n\nLineage: {chain}",
-                    title=f"#{row['id']} {row['name']}  [{row['field_a']} × {row['field_b']}]  {row['status']}"))
+    # The panel's title is short (rich cuts a title wider than the panel); the rest is in its body.
+    out.print(Panel(f"[bold]{escape(row['name'])}[/bold] · {escape(field_name(row['field_a']))} × "
+                    f"{escape(field_name(row['field_b']))} · {escape(row['status'])}\n\n"
+                    f"[bold]{escape(row['statement'])}[/bold]\n\nMechanism: {escape(row['mechanism'])}\n\n"
+                    f"Prediction: {escape(row['prediction'])}\n\nLineage: {escape(chain)}",
+                    title=f"experiment #{row['id']}"))
     build = archive.last_build(experiment_id)
     if build is not None:
         out.print(f"Last build: {'ok' if build['ok'] else 'FAILED'} in {build['seconds']:.2f} s, "
@@ -47,15 +50,19 @@ def show(settings: Settings, experiment_id: int, *, with_source: bool) -> int:
         out.print(terminal.report_table(load_report(run["summary"])))
     verdict = archive.verdict(experiment_id)
     if verdict is not None:
-        out.print(Panel(f"Notes: {verdict['notes']}\n\nLessons: {verdict['lessons']}",
-                        title=f"verdict: {verdict['verdict']}"))
+        out.print(Panel(f"Notes: {escape(verdict['notes'])}\n\nLessons: {escape(verdict['lessons'])}",
+                        title=f"verdict: {escape(verdict['verdict'])}"))
     if with_source:
-        out.print(Syntax(row["source"], "rust", line_numbers=True))
+        from rich.syntax import Syntax
+
+        out.print(Syntax(row["source"], "rust", line_numbers=True, word_wrap=True))  # wrapped, never cropped
     return 0
 
 
 def report(settings: Settings, experiment_id: int | None, *, every: bool) -> int:
     """HTML pages in <lab>/reports/: one experiment and its lineage, or every experiment."""
+    from ..render.html import write_reports
+
     archive = Archive(settings.db_path)
     reports_dir = settings.home / "reports"
     if every:
