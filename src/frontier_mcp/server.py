@@ -23,6 +23,7 @@ from .prompts import contract_text, load_prompt
 from .runtime import Runtime
 from .settings import Settings
 from .tools import ALL_TOOLS
+from .tools.benchmark import REPORT_SCHEMA_URI, report_schema
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,11 @@ def _register_resources(server: MCPServer[Runtime], live: dict[str, Runtime]) ->
         """What write_crate's Rust must be: the Optimizer trait, Tensor, StepContext (oracle calls and
         their budget), knobs and switches, the rules the source checks enforce, and a complete example."""
         return contract_text()
+
+    @server.resource(REPORT_SCHEMA_URI, title="Benchmark report schema", mime_type="application/schema+json")
+    def report_schema_resource() -> str:
+        """Every field of a benchmark report (benchmark, job_status and ablate return one), described."""
+        return json.dumps(report_schema(), indent=1)
 
     @server.resource("frontier://fields", title="Field catalog", mime_type="application/json")
     def fields() -> str:

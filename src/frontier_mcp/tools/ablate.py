@@ -14,7 +14,7 @@ from ..protocol import SUITES, benchmark, compare_variant, runs_per_optimizer
 from ..protocol.suites import VisibleSuite
 from ..runtime import Runtime
 from ._common import fail, harness_for, hints, require_built, runtime
-from .benchmark import BenchmarkStatus, wait_and_describe
+from .benchmark import BenchmarkStatusWire, wait_and_describe
 
 
 async def run_ablation(rt: Runtime, job: Job, experiment: dict[str, Any], suite_name: str,
@@ -56,7 +56,7 @@ def register(server: MCPServer) -> None:
         wait_seconds: Annotated[float | None, Field(
             description="How long to wait before returning a job id (default: the server's setting).", ge=0,
             le=600)] = None,
-    ) -> Annotated[CallToolResult, BenchmarkStatus]:
+    ) -> Annotated[CallToolResult, BenchmarkStatusWire]:
         """Find out which part of a (winning) optimizer matters: the source declares its mechanisms with `fn switches(&self) -> Vec<&'static str>` and reads `ctx.switch("name")`; the server benchmarks the full candidate and, for each switch, a variant with that mechanism off (re-tuned with the same budget), and compares each variant with the full candidate on paired seeds (Wilcoxon, Holm). A mechanism 'mattered' if some problem is significantly worse without it. Results are archived with the experiment. Runs as a job; poll with job_status."""
         rt = runtime(ctx)
         experiment = require_built(rt, experiment_id)

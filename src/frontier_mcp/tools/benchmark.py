@@ -49,6 +49,43 @@ class BenchmarkStatus(BaseModel):
     next_step: str
 
 
+REPORT_SCHEMA_URI = "frontier://schema/benchmark-report"
+
+
+class BenchmarkStatusWire(BaseModel):
+    """BenchmarkStatus as the tools declare it: the same fields, with the report and the holdout as
+    plain objects whose fields are documented once, in a resource. Three tools return it; spelling
+    the report's schema out in each made `tools/list` 66k characters."""
+
+    job_id: str
+    experiment_id: int | None
+    status: str = Field(description="running, done, failed, cancelled or interrupted")
+    done: int = Field(description="harness runs finished")
+    total: int
+    message: str
+    elapsed_seconds: float
+    benchmark_run_id: int | None = Field(None, description="archive id of the finished run")
+    report: dict[str, Any] | None = Field(
+        None, description=f"present when status is done: the full report (per problem: ratios with intervals, "
+                          f"p-values, outcomes, each optimizer's tuned settings, curves, errors); every field is "
+                          f"described in the resource {REPORT_SCHEMA_URI}")
+    holdout: dict[str, Any] | None = Field(
+        None, description="after a win on a claim suite: whether its hidden holdout gate passed "
+                          "({passed, problems, classes: {class: passed}}; nothing else is shown)")
+    holdout_budget: str | None = Field(None, description="how many holdout consultations are left, or why none ran")
+    error: str | None = None
+    ablation: dict[str, Any] | None = Field(
+        None, description="for an ablation job: per switched-off mechanism, whether it mattered and per-problem "
+                          "ratios (variant / full candidate)")
+    next_step: str
+    summary: str | None = Field(None, description="the whole result as compact text")
+
+
+def report_schema() -> dict[str, Any]:
+    """The report's JSON schema with every field's description (served at REPORT_SCHEMA_URI)."""
+    return BenchmarkReport.model_json_schema()
+
+
 async def run_benchmark_job(rt: Runtime, job: Job, experiment: dict, suite_name: str) -> dict:
     """The suite, then, if it measured a win and has a hidden holdout gate, that gate."""
     toolchain = await rt.require_ready()
@@ -172,7 +209,7 @@ def register(server: MCPServer) -> None:
         wait_seconds: Annotated[float | None, Field(
             description="How long to wait for the result before returning a job id (default: the server's "
                         "setting, under a minute).", ge=0, le=600)] = None,
-    ) -> Annotated[CallToolResult, BenchmarkStatus]:
+    ) -> Annotated[CallToolResult, BenchmarkStatusWire]:
 
         rt = runtime(ctx)
         experiment = require_built(rt, experiment_id)

@@ -14,7 +14,7 @@ from ..jobs import Job
 from ..runtime import Runtime
 from ._common import fail, hints, runtime
 from ._errors import archive_errors
-from .benchmark import BenchmarkStatus, describe, wait_and_describe
+from .benchmark import BenchmarkStatus, BenchmarkStatusWire, describe, wait_and_describe
 
 
 def register(server: MCPServer) -> None:
@@ -26,7 +26,7 @@ def register(server: MCPServer) -> None:
         wait_seconds: Annotated[float, Field(description="How long to wait for it to finish.", ge=0,
                                              le=600)] = 30.0,
         cancel: Annotated[bool, Field(description="Cancel the job instead of waiting.")] = False,
-    ) -> Annotated[CallToolResult, BenchmarkStatus]:
+    ) -> Annotated[CallToolResult, BenchmarkStatusWire]:
         """Report a job's progress (a benchmark or an ablation), waiting up to wait_seconds for it to finish; with cancel=true, stop it (its processes are killed and nothing partial is archived). Finished jobs return the full benchmark report or the ablation's verdicts."""
         rt = runtime(ctx)
         job = rt.jobs.get(job_id)
