@@ -22,7 +22,7 @@ fn rotated(name: &str, key: u64) -> Rotated {
 fn data_instance(name: &str, key: u64) -> DataInstance {
     match entry(name).unwrap().build {
         Build::Data { data, model } => DataInstance::new(name, key, data(), model),
-        Build::Function(_) => panic!("{name} has no data"),
+        Build::Function(_) | Build::Keyed(_) => panic!("{name} is not a relabelled dataset problem"),
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::data::{self, Split};
 use crate::functions::{Ackley, Beale, Rastrigin, Rosenbrock, StyblinskiTang};
 use crate::instance::Rotated;
-use crate::models::{DataModel, LogReg, Mlp, Softmax};
+use crate::models::{DataModel, Grammar, LogReg, Mlp, Softmax, Transformer};
 use crate::quadratic::{IllQuadratic, NoisyQuadratic};
 use crate::relabel::DataInstance;
 use crate::Problem;
@@ -15,6 +15,9 @@ pub(crate) enum Build {
     Function(fn(&str) -> Box<dyn Problem>),
     /// A model on a dataset. Instances relabel features and classes (`relabel.rs`).
     Data { data: fn() -> Split, model: fn(&str, Split) -> Box<dyn DataModel> },
+    /// A problem that builds its own instance from the key (a relabelling that keeps its
+    /// structure: token ids, residues, image symmetries); key 0 is the canonical problem.
+    Keyed(fn(&str, u64) -> Box<dyn Problem>),
 }
 
 /// One registered problem.
@@ -33,6 +36,11 @@ const HOLDOUT: &str = "holdout variant (other dimension, rotation or dataset)";
 macro_rules! f {
     ($name:literal, $family:literal, $note:expr, $ctor:expr) => {
         Entry { name: $name, family: $family, note: $note, build: Build::Function($ctor) }
+    };
+}
+macro_rules! k {
+    ($name:literal, $family:literal, $note:expr, $ctor:expr) => {
+        Entry { name: $name, family: $family, note: $note, build: Build::Keyed($ctor) }
     };
 }
 macro_rules! d {
@@ -59,6 +67,8 @@ pub static PROBLEMS: &[Entry] = &[
     d!("mlp-wine", "mlp", "", data::wine, |n, s| Box::new(Mlp::new(n, s, 32, 32))),
     d!("softmax-mnist1d", "softmax", HOLDOUT, data::mnist1d, |n, s| Box::new(Softmax::new(n, s, 64))),
     d!("mlp-mnist1d", "mlp", "", data::mnist1d, |n, s| Box::new(Mlp::new(n, s, 32, 32))),
+    k!("transformer-grammar", "transformer", "", |n, key| Box::new(Transformer::on_grammar(
+        n, key, Grammar { letters: 8, kinds: 4, seed: 0x5EED_0001 }, 16, 16, 2, 2, 2048, 256, 16))),
     // Variants in other dimensions, rotations and datasets, for the holdout suite.
     f!("rosenbrock-30", "rosenbrock", HOLDOUT, |_| Box::new(Rosenbrock::new(30))),
     f!("rastrigin-20", "rastrigin", HOLDOUT, |_| Box::new(Rastrigin::new(20))),
@@ -67,6 +77,8 @@ pub static PROBLEMS: &[Entry] = &[
     f!("quadratic-ill-100-k1e4", "quadratic-ill", HOLDOUT, |n| Box::new(IllQuadratic::new(n, 100, 1e4))),
     f!("noisy-quadratic-100", "noisy-quadratic", HOLDOUT, |n| Box::new(NoisyQuadratic::new(n, 100))),
     d!("softmax-wine", "softmax", HOLDOUT, data::wine, |n, s| Box::new(Softmax::new(n, s, 32))),
+    k!("transformer-grammar-d24", "transformer", HOLDOUT, |n, key| Box::new(Transformer::on_grammar(
+        n, key, Grammar { letters: 10, kinds: 3, seed: 0x5EED_0002 }, 20, 24, 2, 1, 2048, 256, 16))),
 ];
 
 /// The registry entry for `name`.
@@ -100,5 +112,6 @@ pub fn instance(name: &str, key: u64) -> Option<Box<dyn Problem>> {
         }
         (Build::Data { data, model }, 0) => model(e.name, data()),
         (Build::Data { data, model }, _) => Box::new(DataInstance::new(e.name, key, data(), *model)),
+        (Build::Keyed(ctor), key) => ctor(e.name, key),
     })
 }

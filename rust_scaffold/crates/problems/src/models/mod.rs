@@ -187,10 +187,15 @@ fn permute_vector(v: &Tensor, perm: &[usize]) -> Tensor {
     Tensor::from_vec(&v.shape, out)
 }
 
+mod grammar;
 mod logreg;
 mod mlp;
+pub(crate) mod nn;
 mod softmax;
+mod transformer;
 
+pub(crate) use grammar::Grammar;
 pub use logreg::LogReg;
 pub use mlp::Mlp;
 pub use softmax::Softmax;
+pub use transformer::{Transformer, TransformerConfig};
