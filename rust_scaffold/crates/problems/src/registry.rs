@@ -4,7 +4,7 @@
 use crate::data::{self, Split};
 use crate::functions::{Ackley, Beale, Rastrigin, Rosenbrock, StyblinskiTang};
 use crate::instance::Rotated;
-use crate::models::{DataModel, Grammar, LogReg, Mlp, Softmax, Transformer};
+use crate::models::{DataModel, Grammar, Grokking, LogReg, Mlp, ModOp, Softmax, Transformer};
 use crate::quadratic::{IllQuadratic, NoisyQuadratic};
 use crate::relabel::DataInstance;
 use crate::Problem;
@@ -69,6 +69,8 @@ pub static PROBLEMS: &[Entry] = &[
     d!("mlp-mnist1d", "mlp", "", data::mnist1d, |n, s| Box::new(Mlp::new(n, s, 32, 32))),
     k!("transformer-grammar", "transformer", "", |n, key| Box::new(Transformer::on_grammar(
         n, key, Grammar { letters: 8, kinds: 4, seed: 0x5EED_0001 }, 16, 16, 2, 2, 2048, 256, 16))),
+    k!("grokking-mod-add-31", "grokking", "", |n, key| Box::new(Grokking::new(
+        n, key, 31, ModOp::Add, 0.4, 0x6A0C_0031, 32, 64, 5e-3, 0))),
     // Variants in other dimensions, rotations and datasets, for the holdout suite.
     f!("rosenbrock-30", "rosenbrock", HOLDOUT, |_| Box::new(Rosenbrock::new(30))),
     f!("rastrigin-20", "rastrigin", HOLDOUT, |_| Box::new(Rastrigin::new(20))),
@@ -79,6 +81,8 @@ pub static PROBLEMS: &[Entry] = &[
     d!("softmax-wine", "softmax", HOLDOUT, data::wine, |n, s| Box::new(Softmax::new(n, s, 32))),
     k!("transformer-grammar-d24", "transformer", HOLDOUT, |n, key| Box::new(Transformer::on_grammar(
         n, key, Grammar { letters: 10, kinds: 3, seed: 0x5EED_0002 }, 20, 24, 2, 1, 2048, 256, 16))),
+    k!("grokking-mod-sub-37", "grokking", HOLDOUT, |n, key| Box::new(Grokking::new(
+        n, key, 37, ModOp::Sub, 0.4, 0x6A0C_0037, 32, 64, 5e-3, 0))),
 ];
 
 /// The registry entry for `name`.

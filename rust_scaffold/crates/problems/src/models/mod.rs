@@ -188,6 +188,7 @@ fn permute_vector(v: &Tensor, perm: &[usize]) -> Tensor {
 }
 
 mod grammar;
+mod grokking;
 mod logreg;
 mod mlp;
 pub(crate) mod nn;
@@ -195,6 +196,7 @@ mod softmax;
 mod transformer;
 
 pub(crate) use grammar::Grammar;
+pub use grokking::{Grokking, ModOp};
 pub use logreg::LogReg;
 pub use mlp::Mlp;
 pub use softmax::Softmax;
