@@ -87,29 +87,33 @@ def step(title: str) -> None:
 
 
 def lesson(report: BenchmarkReport, suite: str) -> str:
-    """What the demo's numbers say, and nothing they do not."""
+    """What the demo's numbers say, and nothing they do not (kept under the 300 characters a summary shows)."""
+    from ..render.terminal import fmt
+
     ratios = sorted((p.ratio, p.problem) for p in report.problems)
+    spread = (f"ratios {fmt(ratios[0][0])} ({ratios[0][1]}) to {fmt(ratios[-1][0])} ({ratios[-1][1]}), "
+              if ratios else "")
+    return (f"Demo of the built-in example (Adam + sign-agreement damping) on '{suite}' vs the best tuned baseline: "
+            f"{report.wins} win(s), {report.ties} tie(s), {report.losses} loss(es); {spread}geometric mean "
+            f"{fmt(report.geomean_ratio)} (above 1 = higher final loss).")
+
+
+def meaning(report: BenchmarkReport) -> str:
+    """The closing sentence on the demo's own numbers."""
     from ..render.terminal import fmt
 
-    spread = (f"per-problem ratios from {fmt(ratios[0][0])} ({ratios[0][1]}) to {fmt(ratios[-1][0])} "
-              f"({ratios[-1][1]}); " if ratios else "")
-    return (f"Demo run of the built-in example (Adam with sign-agreement damping) on '{suite}' against the best "
-            f"tuned baseline: {report.wins} win(s), {report.ties} tie(s), {report.losses} loss(es); {spread}"
-            f"geometric mean {fmt(report.geomean_ratio)} (above 1: higher final loss than the baseline).")
-
-
-def meaning(geomean: float | None) -> str:
-    from ..render.terminal import fmt
-
-    if geomean is None:
-        return "no problem gave a ratio (every run of the example failed)"
-    if geomean > 1:
-        return (f"the example's final losses are on (geometric) average {fmt(geomean)}× the best tuned "
-                "baseline's: it is worse than the best baseline here")
-    if geomean < 1:
-        return (f"the example's final losses are on (geometric) average {fmt(geomean)}× the best tuned "
-                "baseline's: lower, though a win needs the standard suite and the hidden holdout")
-    return "the example matches the best tuned baseline on (geometric) average"
+    counts = (f"{report.wins} win(s), {report.ties} tie(s), {report.losses} loss(es) over "
+              f"{len(report.problems)} problems")
+    if report.geomean_ratio is None:
+        return f"Here no problem gave a ratio ({counts})."
+    if report.geomean_ratio > 1:
+        verdict = "the example ended with a higher loss than the best tuned baseline"
+    elif report.geomean_ratio < 1:
+        verdict = ("the example ended with a lower loss than the best tuned baseline; a claimed win also needs "
+                   "the standard suite and the hidden holdout")
+    else:
+        verdict = "the example matched the best tuned baseline"
+    return f"Here the geometric mean is {fmt(report.geomean_ratio)}: {verdict} ({counts})."
 
 
 async def _demo(settings: Settings, suite: str, user: Settings | None) -> int:
@@ -215,11 +219,11 @@ async def _demo(settings: Settings, suite: str, user: Settings | None) -> int:
 
     out.print()
     step("[bold green]The loop ran end to end[/bold green]")
-    out.print(f"Ratio = the candidate's median final loss ÷ the best tuned baseline's, on the same problems "
-              f"and seeds: below 1 is better, above 1 worse. Here {meaning(report.geomean_ratio)}.", markup=False)
+    out.print("Ratio = the candidate's median final loss ÷ the best tuned baseline's, on the same problems and "
+              f"seeds: below 1 is better, above 1 worse. {meaning(report)}", markup=False)
     out.print(f"The demo's lab: {settings.home}"
-              + (f" (kept apart from your lab, {user.home})." if user is not None else "."), markup=False)
-    out.print(f"  frontier-mcp --home {settings.home} show {experiment_id}      this experiment in full", markup=False)
+              + (f" (kept apart from your lab, {user.home})" if user is not None else ""), markup=False)
+    out.print(f"Look again: frontier-mcp --home {settings.home} show {experiment_id}", markup=False)
     out.print("Next: connect a model. `frontier-mcp config` prints the block for Claude Desktop, Claude Code, "
               "Cursor or VS Code; then ask the model to \"run the research loop\".", markup=False)
     return 0

@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.tree import Tree
 
-from ..archive import Archive, ArchiveError, load_report
+from ..archive import Archive, ArchiveError, visible_report
 from ..render import terminal
 from ..render.terminal import field_name
 from ..settings import Settings
@@ -28,6 +28,8 @@ def leaderboard(settings: Settings, *, limit: int, suite: str | None) -> int:
 
 
 def show(settings: Settings, experiment_id: int, *, with_source: bool) -> int:
+    from ..protocol import SuiteSummary
+
     archive = Archive(settings.db_path)
     row = archive.experiment(experiment_id)
     if row is None:
@@ -47,7 +49,13 @@ def show(settings: Settings, experiment_id: int, *, with_source: bool) -> int:
         for diagnostic in json.loads(build["diagnostics"])[:5]:
             out.print(diagnostic["rendered"], markup=False, highlight=False)
     for run in archive.benchmark_runs(experiment_id):
-        out.print(terminal.report_table(load_report(run["summary"])))
+        report = visible_report(run)
+        if isinstance(report, SuiteSummary):  # a hidden suite: its verdict, never its problems (as on the pages)
+            classes = ", ".join(f"{name} {'passed' if ok else 'not passed'}" for name, ok in report.classes.items())
+            out.print(f"suite '{escape(report.suite)}' (hidden, {report.problems} problems): "
+                      f"{'passed' if report.passed else 'not passed'}" + (f" ({escape(classes)})" if classes else ""))
+        else:
+            out.print(terminal.report_table(report))
     verdict = archive.verdict(experiment_id)
     if verdict is not None:
         out.print(Panel(f"Notes: {escape(verdict['notes'])}\n\nLessons: {escape(verdict['lessons'])}",

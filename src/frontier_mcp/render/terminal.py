@@ -86,10 +86,9 @@ class Listing:
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
         self.rows.append((list(cells), label))
 
-    def table(self, headers: Sequence[str] | None = None, caption: str | None = None) -> Table:
+    def table(self, headers: Sequence[str] | None = None) -> Table:
         keep = [i for i, c in enumerate(self.columns) if headers is None or c.header in headers]
-        table = Table(title=self.title, box=box.SIMPLE_HEAD, show_edge=False, caption=caption,
-                      caption_justify="left")
+        table = Table(title=self.title, box=box.SIMPLE_HEAD, show_edge=False)
         for i in keep:
             column = self.columns[i]
             table.add_column(column.header, justify="right" if column.right else "left", no_wrap=True)
@@ -119,10 +118,11 @@ class Listing:
         if self.narrow:
             dropped = ", ".join(c.header for c in self.columns if c.header not in self.narrow)
             wide = Measurement.get(console, options.update_width(NATURAL), full).maximum
-            narrow = self.table(self.narrow, caption=escape(f"Not shown: {dropped} (a terminal ≥ {wide} columns "
-                                                            f"shows them){self.narrow_note}"))
+            narrow = self.table(self.narrow)
             if fits(narrow):
                 yield narrow
+                yield Text(f"Not shown: {dropped} (a terminal ≥ {wide} columns shows them){self.narrow_note}",
+                           style="dim")
                 return
         yield self.stacked(options.max_width)
 
