@@ -20,13 +20,16 @@ CLASS_OF_FAMILY: tuple[tuple[str, str], ...] = (
     ("logreg-", "stochastic"),
     ("softmax-", "stochastic"),
     ("mlp-", "neural"),
+    ("transformer-", "neural"),
+    ("grokking-", "neural"),
+    ("cnn-", "neural"),
 )
 
 CLASSES: dict[str, str] = {
     "smooth": "deterministic smooth problems, ill-conditioned included (Rosenbrock, rotated quadratics)",
     "multimodal": "many local minima (Rastrigin, Ackley, Styblinski-Tang)",
     "stochastic": "minibatch gradients: noisy quadratics and linear models on real data",
-    "neural": "small neural networks on real data",
+    "neural": "neural networks: MLPs on real data, a tiny transformer language model, grokking, a CNN",
 }
 
 
