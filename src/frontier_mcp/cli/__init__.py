@@ -38,9 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     shared.add_argument("--home", default=argparse.SUPPRESS,
                         help="lab folder (default: $FRONTIER_HOME, else the platform data dir)")
     parser = argparse.ArgumentParser(prog="frontier-mcp", description=(
-        "An MCP server for automated optimizer research. MCP hosts start it with no command and serve "
-        "on stdio; run with no command on a terminal, it prints this help. Options go before or after "
-        "the command."))
+        "An MCP server for automated optimizer research. Started by an MCP host with no command, it "
+        "serves MCP on stdio; run with no command on a terminal, it prints this help. Options go before "
+        "or after the command."))
     parser.add_argument("--home", default=None, help="lab folder (default: $FRONTIER_HOME, else the platform data dir)")
     parser.add_argument("--version", action="version", version=f"frontier-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
