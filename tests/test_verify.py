@@ -23,7 +23,7 @@ from frontier_mcp.verify import (
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "torch_trajectories.json"
-MODERN = Path("/work/shared/reference/torch_trajectories_modern.json")
+MODERN = Path(__file__).parent / "fixtures" / "torch_trajectories_modern.json"
 
 
 def run_cli(home: Path, path: Path) -> subprocess.CompletedProcess[str]:
@@ -118,7 +118,6 @@ def test_eval_points_are_compared_too() -> None:
     assert compare_steps(out, [[1.0], [3.0]])[3] is not None
 
 
-@pytest.mark.skipif(not MODERN.exists(), reason="the modern reference is not on this machine")
 def test_modern_replay_input_carries_eval_points_and_recorded_bases() -> None:
     reference = json.loads(MODERN.read_text())
     runs = {f"{r['problem']}/{r['name']}": r for r in reference["runs"]}
@@ -135,8 +134,6 @@ def test_modern_replay_input_carries_eval_points_and_recorded_bases() -> None:
 
 
 def test_every_modern_reference_run_passes(lab_home: Path) -> None:
-    if not MODERN.exists():
-        pytest.skip("the modern reference is not on this machine")
     done = run_cli(lab_home, MODERN)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "32 passed, 0 failed" in done.stdout
@@ -144,8 +141,6 @@ def test_every_modern_reference_run_passes(lab_home: Path) -> None:
 
 
 def test_a_perturbed_eval_point_fails(lab_home: Path, tmp_path: Path) -> None:
-    if not MODERN.exists():
-        pytest.skip("the modern reference is not on this machine")
     reference = json.loads(MODERN.read_text())
     run = next(r for r in reference["runs"] if r["name"] == "AdamWScheduleFree")
     run["eval_params"][20]["W"][3] += 1e-6
