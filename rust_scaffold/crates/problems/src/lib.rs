@@ -24,6 +24,7 @@ mod relabel;
 
 pub use data::Dataset;
 pub use instance::{haar_orthogonal, Rotated, SHIFT_BOX};
+pub use models::{Grokking, ModOp, Transformer, TransformerConfig};
 pub use registry::{all_names, by_name, entry, instance, Entry, PROBLEMS};
 pub use relabel::Relabel;
 

@@ -115,8 +115,9 @@ impl Grokking {
     }
 
     /// Mean cross-entropy over `rows` plus the weight decay; with `grads`, writes the gradient;
-    /// with `hits`, counts correct argmax predictions.
-    pub(crate) fn eval_rows(
+    /// with `hits`, counts correct argmax predictions. Public for the PyTorch fixture
+    /// test (`tests/nn_fixtures.rs`).
+    pub fn eval_rows(
         &self,
         params: &[Tensor],
         rows: &[[u16; 3]],

@@ -228,7 +228,7 @@ impl Transformer {
     /// The model on `n_train` training and `n_test` held-out sequences of `grammar`; instance
     /// `key` of problem `name`.
     #[allow(clippy::too_many_arguments)]
-    pub fn on_grammar(
+    pub(crate) fn on_grammar(
         name: &str,
         key: u64,
         grammar: Grammar,
@@ -283,7 +283,8 @@ impl Transformer {
 
     /// Mean next-token loss over the sequences in `tokens` (`ctx + 1` each); with `grads`, writes
     /// its gradient. With `hits`, counts the positions whose argmax logit is the next token.
-    pub(crate) fn eval_tokens(
+    /// Public for the PyTorch fixture test (`tests/nn_fixtures.rs`).
+    pub fn eval_tokens(
         cfg: &TransformerConfig,
         params: &[Tensor],
         tokens: &[u8],
