@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.markup import escape
 from rich.measure import Measurement
@@ -88,7 +87,7 @@ class Listing:
 
     def table(self, headers: Sequence[str] | None = None) -> Table:
         keep = [i for i, c in enumerate(self.columns) if headers is None or c.header in headers]
-        table = Table(title=self.title, box=box.SIMPLE_HEAD, show_edge=False)
+        table = Table(title=self.title)
         for i in keep:
             column = self.columns[i]
             table.add_column(column.header, justify="right" if column.right else "left", no_wrap=True)
