@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -89,5 +90,10 @@ async def compiled(client: Client, name: str, source: str) -> int:
         "statement": f"Test experiment {name}.", "mechanism": "See the source.",
         "prediction": "The server judges it correctly."})
     built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
+    for _ in range(30):  # a server still checking its lab says so; do what it says: call again
+        if built["status"] != "preparing":
+            break
+        await anyio.sleep(2)
+        built = await call(client, "compile", {"experiment_id": written["experiment_id"]})
     assert built["ok"], built
     return int(written["experiment_id"])

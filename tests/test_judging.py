@@ -90,3 +90,12 @@ def test_the_suites_a_model_may_ask_for_are_the_visible_ones_and_each_claim_suit
         gate = SUITES[name].holdout
         assert gate is not None and SUITES[gate].hidden, name
         assert {class_of(p.name) for p in SUITES[gate].problems} >= {class_of(p.name) for p in SUITES[name].problems}
+
+
+def test_the_cli_offers_the_suites_a_model_may_ask_for() -> None:
+    from typing import get_args
+
+    from frontier_mcp.cli import VISIBLE_SUITES
+    from frontier_mcp.protocol.suites import VisibleSuite
+
+    assert list(get_args(VisibleSuite)) == VISIBLE_SUITES

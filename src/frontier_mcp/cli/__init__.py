@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 
+# protocol.suites.VisibleSuite, spelled out so the CLI starts without the protocol (a test keeps them equal).
+VISIBLE_SUITES = ["quick", "standard", "neural"]
+
 if TYPE_CHECKING:
     from ..settings import Settings
 
@@ -51,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     command("serve", "serve MCP on stdio (what MCP hosts run)")
     demo = command("demo", "run the whole loop on the built-in example through a real MCP client, in its own "
                            "lab (<lab>/demo-lab unless --home is given)")
-    demo.add_argument("--suite", default="quick", choices=["quick", "standard"])
+    demo.add_argument("--suite", default="quick", choices=VISIBLE_SUITES)
     history = command("history", "list experiments, newest first")
     history.add_argument("--limit", type=int, default=30)
     show = command("show", "show one experiment in full")
@@ -59,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--source", action="store_true", help="print the Rust source too")
     board = command("leaderboard", "experiments ranked by loss ratio against the best baseline")
     board.add_argument("--limit", type=int, default=30)
-    board.add_argument("--suite", choices=["quick", "standard"])
+    board.add_argument("--suite", choices=VISIBLE_SUITES)
     report = command("report", "write self-contained HTML pages to <lab>/reports/ and print their paths")
     target = report.add_mutually_exclusive_group(required=True)
     target.add_argument("id", type=int, nargs="?", help="one experiment (its ancestors' and descendants' pages too)")
