@@ -1,21 +1,91 @@
-"""The wheel carries the scaffold and the prompts (so `uvx frontier-mcp` works) and no build output."""
+"""What users install: the wheel (PyPI, `uvx frontier-mcp`, `pipx run`), built here and installed into fresh
+environments, then started over stdio by a real MCP client with a host's bare environment.
 
+The wheel carries the Rust scaffold and the prompts (so an install outside a checkout works) and no build
+output; its metadata is what PyPI shows, including the `mcp-name:` line the MCP registry checks."""
+
+from __future__ import annotations
+
+import email.parser
+import os
+import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+VERSION = PYPROJECT["project"]["version"]
+REGISTRY_NAME = "io.github.frontier-mcp/frontier-mcp"
+REPOSITORY = "https://github.com/frontier-mcp/frontier-mcp"
 
 
-def test_wheel_holds_scaffold_and_prompts_but_no_target(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path), str(ROOT)],
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
                    check=True, capture_output=True, timeout=300)
-    wheel = next(tmp_path.glob("frontier_mcp-*.whl"))
+    return next(out.glob("frontier_mcp-*.whl"))
+
+
+def uv_binary() -> str | None:
+    """uv from the environment running the tests (the dev extra installs it), else from PATH."""
+    try:
+        import uv  # type: ignore[import-not-found]
+
+        return str(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def host_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """What a host gives a server it starts: a short PATH (no cargo on it) and a HOME (with no ~/.cargo)."""
+    home = tmp_path / "user"
+    home.mkdir(exist_ok=True)
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "FRONTIER_HOME": str(tmp_path / "lab"), **extra}
+
+
+def download_env() -> dict[str, str]:
+    """This machine's settings for fetching packages (certificates, proxies, uv's and pip's own settings and
+    cache): what a host's uv needs to install the server's dependencies, none of it the server's business."""
+    env = {key: value for key, value in os.environ.items()
+           if any(part in key.upper() for part in ("CERT", "CA_BUNDLE", "PROXY")) or key.startswith(("UV_", "PIP_"))}
+    env.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))  # keep the cache warm from run to run
+    return env
+
+
+def registered_tools(home: Path) -> set[str]:
+    """The tools of the checkout's server (in memory, in a lab of its own), to compare the installed one with."""
+    from frontier_mcp.server import build_server
+    from frontier_mcp.settings import load_settings
+
+    async def names() -> set[str]:
+        settings = load_settings(home=home, environ={}, cargo=str(home / "no-cargo"))  # nothing to build
+        async with Client(build_server(settings)) as client:
+            return {tool.name for tool in (await client.list_tools()).tools}
+
+    return anyio.run(names)
+
+
+async def handshake(params: StdioServerParameters) -> tuple[str, str, set[str], set[str]]:
+    """initialize (the handshake today's hosts speak), tools/list and prompts/list over stdio."""
+    async with Client(params, mode="legacy", read_timeout_seconds=120) as client:
+        info = client.server_info
+        assert info is not None
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
+        return info.name, info.version, tools, prompts
+
+
+def test_wheel_holds_scaffold_and_prompts_but_no_target(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "frontier_mcp/rust_scaffold/Cargo.toml" in names
     assert "frontier_mcp/rust_scaffold/crates/core/src/lib.rs" in names
@@ -25,3 +95,68 @@ def test_wheel_holds_scaffold_and_prompts_but_no_target(tmp_path: Path) -> None:
     for prompt in ("research_brief", "translate", "iterate"):
         assert f"frontier_mcp/prompts/{prompt}.md" in names
     assert not [n for n in names if "/target/" in n], "build output leaked into the wheel"
+
+
+def test_wheel_metadata_is_what_pypi_and_the_registry_need(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        text = archive.read(f"frontier_mcp-{VERSION}.dist-info/METADATA").decode()
+    meta = email.parser.Parser().parsestr(text)
+    assert meta["Name"] == "frontier-mcp" and meta["Version"] == VERSION
+    from frontier_mcp import __version__
+    assert __version__ == VERSION, "frontier_mcp.__version__ (what the server reports) differs from pyproject.toml"
+    assert meta["License-Expression"] == "MIT"
+    assert meta["Description-Content-Type"] == "text/markdown"
+    urls = dict(url.split(", ", 1) for url in meta.get_all("Project-URL", []))
+    assert {"Homepage", "Source", "Issues", "Documentation"} <= set(urls), urls
+    assert all(url.startswith(REPOSITORY) for url in urls.values()), urls
+    classifiers = set(meta.get_all("Classifier", []))
+    assert {"Operating System :: POSIX :: Linux", "Programming Language :: Python :: 3.11",
+            "Development Status :: 3 - Alpha"} <= classifiers
+    assert "mcp" in meta["Keywords"].split(",")
+    # The registry proves PyPI ownership by finding this line in the package's description (the README),
+    # and the registry name's owner must be the repository's.
+    assert f"mcp-name: {REGISTRY_NAME}" in meta.get_payload()
+    owner, repository = urls["Source"].removeprefix("https://github.com/").split("/")[:2]
+    assert f"io.github.{owner}/{repository}" == REGISTRY_NAME
+    # The base install: the dependencies and nothing from the extras.
+    base = sorted(r for r in meta.get_all("Requires-Dist", []) if "extra ==" not in r)
+    assert len(base) == len(PYPROJECT["project"]["dependencies"]), base
+    assert not [r for r in base if r.split(">")[0].split("<")[0] in {"ray", "pytest", "uv", "jsonschema"}], base
+    assert set(meta.get_all("Provides-Extra", [])) == {"dev", "ray"}
+
+
+def test_the_wheel_installs_into_a_fresh_venv_and_serves_over_stdio(wheel: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    installed = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
+                               capture_output=True, text=True, timeout=900)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    command = str(venv / "bin" / "frontier-mcp")
+    helped = subprocess.run([command, "--help"], capture_output=True, text=True, timeout=60,
+                            env=host_env(tmp_path), cwd="/")
+    assert helped.returncode == 0 and "serve" in helped.stdout, helped.stdout + helped.stderr
+    name, version, tools, prompts = anyio.run(handshake, StdioServerParameters(
+        command=command, args=["serve"], env=host_env(tmp_path), cwd="/"))
+    assert (name, version) == ("frontier-mcp", VERSION)
+    assert tools == registered_tools(tmp_path / "checkout-lab") and len(tools) == 10
+    assert prompts == {"research_brief", "translate", "iterate"}
+    # Installed from the wheel, not from this checkout: the scaffold it installs into a lab is its own copy.
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import frontier_mcp; print(frontier_mcp.__file__)"],
+                           capture_output=True, text=True, check=True, cwd="/").stdout
+    assert where.startswith(str(venv)), where
+
+
+def test_uvx_runs_the_built_wheel(wheel: Path, tmp_path: Path) -> None:
+    """`uvx frontier-mcp` as a host runs it (here `uv tool run --from WHEEL`, the same command on a local wheel)."""
+    uv = uv_binary()
+    if uv is None:
+        pytest.skip("uv is not installed (the dev extra installs it)")
+    env = host_env(tmp_path, **download_env())
+    args = ["tool", "run", "--from", str(wheel), "frontier-mcp"]
+    shown = subprocess.run([uv, *args, "--version"], capture_output=True, text=True, timeout=900, env=env, cwd="/")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"frontier-mcp {VERSION}", shown.stdout + shown.stderr
+    name, version, tools, prompts = anyio.run(handshake, StdioServerParameters(
+        command=uv, args=[*args, "serve"], env=env, cwd="/"))
+    assert (name, version) == ("frontier-mcp", VERSION)
+    assert tools == registered_tools(tmp_path / "checkout-lab")
+    assert prompts == {"research_brief", "translate", "iterate"}
