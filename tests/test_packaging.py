@@ -1,12 +1,17 @@
 """What users install: the wheel (PyPI, `uvx frontier-mcp`, `pipx run`), built here and installed into fresh
-environments, then started over stdio by a real MCP client with a host's bare environment.
+environments, then started over stdio by a real MCP client with a host's bare environment; and the MCP
+registry's entry, server.json, checked against the registry's schema (vendored in tests/fixtures).
 
 The wheel carries the Rust scaffold and the prompts (so an install outside a checkout works) and no build
-output; its metadata is what PyPI shows, including the `mcp-name:` line the MCP registry checks."""
+output; its metadata is what PyPI shows, including the `mcp-name:` line the MCP registry checks. Tests
+that build or install are marked slow; the checks of server.json are fast."""
 
 from __future__ import annotations
 
+import copy
 import email.parser
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -16,16 +21,27 @@ import zipfile
 from pathlib import Path
 
 import anyio
+import jsonschema
 import pytest
 from mcp import Client, StdioServerParameters
-
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
 REGISTRY_NAME = "io.github.frontier-mcp/frontier-mcp"
 REPOSITORY = "https://github.com/frontier-mcp/frontier-mcp"
+SERVER_JSON = ROOT / "server.json"
+# https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json, byte for byte (its sha256 is
+# pinned below): the registry's current schema, vendored so that no test needs the network.
+REGISTRY_SCHEMA = ROOT / "tests" / "fixtures" / "mcp-registry-server.schema.2025-12-11.json"
+REGISTRY_SCHEMA_SHA256 = "3fba09590c99f61735d234822279f4223fab9e300c0a81e81c91ab62a4114de0"
+
+
+def registry_errors(entry: dict[str, object]) -> list[str]:
+    """What the registry's schema finds wrong with a server.json, one line each; empty when valid."""
+    schema = json.loads(REGISTRY_SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in validator.iter_errors(entry)]
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +101,7 @@ async def handshake(params: StdioServerParameters) -> tuple[str, str, set[str], 
         return info.name, info.version, tools, prompts
 
 
+@pytest.mark.slow
 def test_wheel_holds_scaffold_and_prompts_but_no_target(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "frontier_mcp/rust_scaffold/Cargo.toml" in names
@@ -97,6 +114,7 @@ def test_wheel_holds_scaffold_and_prompts_but_no_target(wheel: Path) -> None:
     assert not [n for n in names if "/target/" in n], "build output leaked into the wheel"
 
 
+@pytest.mark.slow
 def test_wheel_metadata_is_what_pypi_and_the_registry_need(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         text = archive.read(f"frontier_mcp-{VERSION}.dist-info/METADATA").decode()
@@ -125,6 +143,7 @@ def test_wheel_metadata_is_what_pypi_and_the_registry_need(wheel: Path) -> None:
     assert set(meta.get_all("Provides-Extra", [])) == {"dev", "ray"}
 
 
+@pytest.mark.slow
 def test_the_wheel_installs_into_a_fresh_venv_and_serves_over_stdio(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -146,6 +165,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_serves_over_stdio(wheel: Path,
     assert where.startswith(str(venv)), where
 
 
+@pytest.mark.slow
 def test_uvx_runs_the_built_wheel(wheel: Path, tmp_path: Path) -> None:
     """`uvx frontier-mcp` as a host runs it (here `uv tool run --from WHEEL`, the same command on a local wheel)."""
     uv = uv_binary()
@@ -160,3 +180,57 @@ def test_uvx_runs_the_built_wheel(wheel: Path, tmp_path: Path) -> None:
     assert (name, version) == ("frontier-mcp", VERSION)
     assert tools == registered_tools(tmp_path / "checkout-lab")
     assert prompts == {"research_brief", "translate", "iterate"}
+
+
+# -- the MCP registry entry ------------------------------------------------------------------------------
+
+
+def test_server_json_is_valid_against_the_registry_schema() -> None:
+    assert hashlib.sha256(REGISTRY_SCHEMA.read_bytes()).hexdigest() == REGISTRY_SCHEMA_SHA256, \
+        "the vendored registry schema was changed: replace it with a published one and pin its sha256"
+    entry = json.loads(SERVER_JSON.read_text())
+    assert entry["$schema"] == json.loads(REGISTRY_SCHEMA.read_text())["$id"]
+    assert registry_errors(entry) == []
+    # The schema is really applied: what the registry refuses is refused here too.
+    too_long = copy.deepcopy(entry)
+    too_long["description"] = "x" * 101
+    no_transport = copy.deepcopy(entry)
+    del no_transport["packages"][0]["transport"]
+    bad_name = copy.deepcopy(entry)
+    bad_name["name"] = "frontier-mcp"
+    for broken in (too_long, no_transport, bad_name):
+        assert registry_errors(broken), broken
+
+
+def test_server_json_describes_this_package() -> None:
+    from frontier_mcp import __version__
+
+    entry = json.loads(SERVER_JSON.read_text())
+    (package,) = entry["packages"]
+    assert entry["version"] == package["version"] == VERSION == __version__, \
+        "server.json's versions must equal the package's (pyproject.toml and frontier_mcp.__version__)"
+    assert (package["registryType"], package["identifier"]) == ("pypi", PYPROJECT["project"]["name"])
+    assert package["transport"] == {"type": "stdio"} and package["runtimeHint"] == "uvx"
+    assert entry["name"] == REGISTRY_NAME
+    # The registry proves ownership of the PyPI package by this line in its description (the README).
+    readme_names = [line.split("mcp-name:", 1)[1].split()[0] for line in (ROOT / "README.md").read_text().splitlines()
+                    if line.startswith("mcp-name:")]
+    assert readme_names == [entry["name"]]
+    assert entry["repository"] == {"url": PYPROJECT["project"]["urls"]["Source"], "source": "github"}
+
+
+def test_server_json_names_only_variables_the_server_reads(tmp_path: Path) -> None:
+    """Each documented variable, set to a value of its format, changes the settings the server starts with."""
+    from frontier_mcp.settings import load_settings
+
+    (package,) = json.loads(SERVER_JSON.read_text())["packages"]
+    names = [variable["name"] for variable in package["environmentVariables"]]
+    assert {"FRONTIER_HOME", "FRONTIER_CARGO", "FRONTIER_WORKERS"} <= set(names)
+    base = load_settings(environ={"FRONTIER_HOME": str(tmp_path / "lab")})
+    for variable in package["environmentVariables"]:
+        value = {"filepath": str(tmp_path / "somewhere"), "number": "63"}.get(variable.get("format", "string"))
+        if "choices" in variable:
+            value = next(choice for choice in variable["choices"] if choice != variable.get("default"))
+        assert value is not None, variable
+        changed = load_settings(environ={"FRONTIER_HOME": str(tmp_path / "lab"), variable["name"]: value})
+        assert changed != base, f"{variable['name']}={value} changes nothing the server reads"
