@@ -92,7 +92,7 @@ class Transformer(nn.Module):
         out = [("tok", self.tok), ("pos", self.pos)]
         for i, b in enumerate(self.blocks):
             out += [(f"l{i}.{n}", p) for n, p in b.ordered()]
-        return out + [("lnf.w", self.lnf.weight), ("lnf.b", self.lnf.bias), ("head", self.head.weight)]
+        return [*out, ("lnf.w", self.lnf.weight), ("lnf.b", self.lnf.bias), ("head", self.head.weight)]
 
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
         x = self.tok[inputs] + self.pos[: inputs.shape[1]]
@@ -171,12 +171,13 @@ def emit(name: str, kind: str, config: dict, ints: dict[str, torch.Tensor], mode
         flat = v.reshape(-1).tolist()
         lines.append(f"ints {k} {len(flat)} " + " ".join(map(str, flat)))
     for n, p in model.ordered():
-        lines.append(f"param {n} {fmt_shape(p)} " + " ".join(repr(round(x, 5)) for x in p.detach().reshape(-1).tolist()))
+        values = p.detach().reshape(-1).tolist()
+        lines.append(f"param {n} {fmt_shape(p)} " + " ".join(repr(round(x, 5)) for x in values))
     lines.append(f"loss {loss.item()!r}")
     for n, p in model.ordered():
         assert p.grad is not None, n
         lines.append(f"grad {n} {fmt_shape(p)} " + " ".join(map(repr, p.grad.reshape(-1).tolist())))
-    return lines + ["end"]
+    return [*lines, "end"]
 
 
 def transformer_case(name: str, seed: int, vocab: int, ctx: int, d: int, heads: int, layers: int,

@@ -129,7 +129,7 @@ fn compare(c: &Case, loss: f64, g: &[Tensor]) -> (f64, f64, String) {
         assert!(scale > 0.0, "{} {name}: an all-zero gradient tests nothing", c.name);
         for (i, (a, b)) in mine.data.iter().zip(&want.data).enumerate() {
             let rel = (a - b).abs() / b.abs().max(FLOOR * scale);
-            if !(rel <= worst) {
+            if rel > worst || rel.is_nan() {
                 (worst, at) = (rel, format!("{name}[{i}]: {a:e} vs torch {b:e}"));
             }
         }

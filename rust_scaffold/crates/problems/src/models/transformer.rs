@@ -253,6 +253,26 @@ impl Transformer {
         Transformer { name: name.to_string(), cfg, train: text, test, batch, perm, version: 1 }
     }
 
+    /// `on_grammar` with the grammar given by its parameters (`Grammar` is crate-private): for
+    /// dev tools outside the crate (examples/transformer_corpus.rs, which checks that it builds
+    /// the registered problem).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_bracket_grammar(
+        name: &str,
+        key: u64,
+        (letters, kinds, grammar_seed): (usize, usize, u64),
+        ctx: usize,
+        d: usize,
+        heads: usize,
+        layers: usize,
+        n_train: usize,
+        n_test: usize,
+        batch: usize,
+    ) -> Transformer {
+        let g = Grammar { letters, kinds, seed: grammar_seed };
+        Transformer::on_grammar(name, key, g, ctx, d, heads, layers, n_train, n_test, batch)
+    }
+
     pub fn config(&self) -> TransformerConfig {
         self.cfg
     }
@@ -262,13 +282,13 @@ impl Transformer {
         self.perm.as_deref()
     }
 
-    #[cfg(test)]
-    pub(crate) fn train_tokens(&self) -> &[u8] {
+    /// The training sequences (`ctx + 1` tokens each, row-major).
+    pub fn train_tokens(&self) -> &[u8] {
         &self.train
     }
 
-    #[cfg(test)]
-    pub(crate) fn test_tokens(&self) -> &[u8] {
+    /// The held-out sequences.
+    pub fn test_tokens(&self) -> &[u8] {
         &self.test
     }
 
