@@ -234,3 +234,83 @@ def test_server_json_names_only_variables_the_server_reads(tmp_path: Path) -> No
         assert value is not None, variable
         changed = load_settings(environ={"FRONTIER_HOME": str(tmp_path / "lab"), variable["name"]: value})
         assert changed != base, f"{variable['name']}={value} changes nothing the server reads"
+
+
+# -- a server without cargo or bubblewrap (what a bundle starts on a machine that lacks them) -------------
+
+EXAMPLE = (ROOT / "rust_scaffold" / "template" / "optimizer.rs").read_text()
+# One call of every tool, each of which would do something real in the seeded lab below.
+TOOL_CALLS: dict[str, dict[str, object]] = {
+    "propose_pairing": {}, "history": {}, "leaderboard": {}, "experiment": {"experiment_id": 1},
+    "write_crate": {"pairing_id": 1, "name": "another", "source": EXAMPLE, "statement": "A valid statement.",
+                    "mechanism": "A valid mechanism.", "prediction": "A valid prediction."},
+    "compile": {"experiment_id": 1}, "benchmark": {"experiment_id": 1}, "ablate": {"experiment_id": 1},
+    "job_status": {"job_id": "bench-quick-0", "wait_seconds": 0},
+    "record_result": {"experiment_id": 1, "verdict": "broken", "notes": "n"},
+}
+
+
+def seeded_lab(home: Path) -> Path:
+    from frontier_mcp.archive import Archive
+    from frontier_mcp.validate import normalized_hash
+
+    archive = Archive(home / "state.db")
+    try:
+        pairing = archive.add_pairing("knot-theory", "fluid-dynamics", None)
+        archive.add_experiment(name="seeded", pairing_id=pairing, parent_id=None, source=EXAMPLE,
+                               normalized_sha256=normalized_hash(EXAMPLE), statement="Seeded.", mechanism="SGD.",
+                               prediction="Nothing.")
+    finally:
+        archive.close()
+    return home
+
+
+@pytest.mark.parametrize("missing", ["cargo", "bwrap", "both"])
+def test_without_cargo_or_bubblewrap_every_tool_answers_how_to_install_them(tmp_path: Path, missing: str) -> None:
+    from frontier_mcp.server import build_server
+    from frontier_mcp.settings import load_settings
+
+    home = seeded_lab(tmp_path / "lab")
+    present = sys.executable  # any existing file stands for the one that is there: nothing gets built
+    settings = load_settings(home=home, environ={},
+                             cargo=str(tmp_path / "no-cargo") if missing in ("cargo", "both") else present,
+                             bwrap=str(tmp_path / "no-bwrap") if missing in ("bwrap", "both") else present)
+
+    async def session() -> tuple[set[str], dict[str, str]]:
+        async with Client(build_server(settings)) as client:
+            listed = {tool.name for tool in (await client.list_tools()).tools}
+            answers = {}
+            for name, args in TOOL_CALLS.items():
+                result = await client.call_tool(name, args)
+                text = " ".join(getattr(c, "text", "") for c in result.content)
+                assert result.is_error, f"{name} answered without cargo/bubblewrap: {text[:300]}"
+                answers[name] = text.split(": ", 1)[1] if text.startswith("Error executing tool") else text
+            return listed, answers
+
+    listed, answers = anyio.run(session)
+    assert listed == set(TOOL_CALLS), "every tool is called here"
+    (message,) = set(answers.values())  # one message, whichever tool is called
+    assert ("https://rustup.rs" in message and "FRONTIER_CARGO" in message) == (missing in ("cargo", "both"))
+    assert ("apt-get install bubblewrap" in message) == (missing in ("bwrap", "both"))
+    assert "No restart is needed" in message and len(message) < 1000, message
+
+
+def test_the_gate_opens_once_the_toolchain_is_there(tmp_path: Path) -> None:
+    """The check runs again on each use, so a tool call after installing cargo goes through, without a restart."""
+    from frontier_mcp.archive import Archive
+    from frontier_mcp.runtime import ToolchainGate, ToolchainMissing
+    from frontier_mcp.sandbox import Sandbox
+    from frontier_mcp.settings import load_settings
+
+    settings = load_settings(home=tmp_path, environ={}, cargo=str(tmp_path / "bin" / "cargo"))
+    archive = Archive(seeded_lab(tmp_path) / "state.db")
+    try:
+        gate = ToolchainGate(archive, settings, Sandbox(limits=settings.limits, enabled=False))
+        with pytest.raises(ToolchainMissing, match=r"rustup\.rs"):
+            gate.history(limit=5, offset=0, status=None, field=None)
+        (tmp_path / "bin").mkdir()
+        (tmp_path / "bin" / "cargo").write_text("")
+        rows, total = gate.history(limit=5, offset=0, status=None, field=None)
+        assert total == 1 and rows[0]["name"] == "seeded"
+    finally:
+        archive.close()

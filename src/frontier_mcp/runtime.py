@@ -5,6 +5,11 @@ sandbox, toolchain, jobs.
 reach the runtime through their Context. The server starts the first build of the scaffold (the
 warm-up crate) in the background, so `initialize` is instant and the model's first `compile` only
 waits for whatever is left of it.
+
+A server whose machine lacks cargo or bubblewrap (a host installed it from a bundle, which cannot ship
+them) answers every tool call with one message that says how to install them, until they are there:
+the tools reach the archive through a gate that checks for both (a few stat calls, no process), and
+the lab is prepared as soon as they appear, without a restart.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 import anyio
 
-from .archive import Archive, ArchiveUnusable
+from .archive import Archive, ArchiveError, ArchiveUnusable
 from .cargo import BuildOutcome, Toolchain, build_crate, build_harness
 from .jobs import Jobs
 from .sandbox import Sandbox, check_sandbox
@@ -63,6 +68,53 @@ class UnusableArchive:
         raise ArchiveUnusable(str(self.problem))
 
 
+class ToolchainMissing(ArchiveError):
+    """cargo or bubblewrap is not installed. Raised where a tool first uses the archive, so that every tool
+    answers with its message through the path it already has for the archive's own errors."""
+
+
+def missing_toolchain(settings: Settings, sandbox: Sandbox) -> str | None:
+    """One actionable message if cargo or bubblewrap (when the sandbox is on) is not installed, else None.
+    Cheap enough for every tool call: it looks for files and starts no process."""
+    missing: list[str] = []
+    fixes: list[str] = []
+    if settings.cargo_path() is None:
+        missing.append(f"cargo was not found (FRONTIER_CARGO={settings.cargo} does not exist)" if settings.cargo
+                       else "cargo was not found (looked at FRONTIER_CARGO, PATH and ~/.cargo/bin)")
+        fixes.append("install Rust from https://rustup.rs (`curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs "
+                     "| sh`), or set FRONTIER_CARGO to cargo's absolute path")
+    bwrap = sandbox.bwrap_path() if sandbox.enabled else None
+    if sandbox.enabled and (bwrap is None or not Path(bwrap).exists()):
+        missing.append("bubblewrap (bwrap), the sandbox model-written code runs in, is not installed"
+                       + (f" (FRONTIER_BWRAP={bwrap} does not exist)" if bwrap else ""))
+        fixes.append("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf "
+                     "install bubblewrap`), or set FRONTIER_BWRAP to its absolute path")
+    if not missing:
+        return None
+    return (f"frontier-mcp needs cargo and bubblewrap before any of its tools works: {' and '.join(missing)}. "
+            f"To fix: {'; '.join(fixes)}. MCP hosts start servers with a short PATH, so absolute paths are "
+            "safest. No restart is needed: call the tool again once they are installed.")
+
+
+class ToolchainGate:
+    """The archive as the server's tools reach it: while cargo or bubblewrap is missing, every use raises
+    ToolchainMissing with the message that says how to install them; once both are there, the archive."""
+
+    def __init__(self, archive: Archive, settings: Settings, sandbox: Sandbox):
+        self._archive = archive
+        self._settings = settings
+        self._sandbox = sandbox
+        self._open = False
+
+    def __getattr__(self, name: str) -> Any:
+        if not self._open:
+            problem = missing_toolchain(self._settings, self._sandbox)
+            if problem:
+                raise ToolchainMissing(problem)
+            self._open = True
+        return getattr(self._archive, name)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -76,6 +128,8 @@ class Runtime:
     warmup: BuildOutcome | None = None
     # Harness processes across every job of this server (see Harness.slots).
     harness_slots: anyio.CapacityLimiter | None = None
+    # The last preparation stopped because cargo or bubblewrap is missing (prepared again once they are there).
+    toolchain_missing: bool = False
 
     def slots(self) -> anyio.CapacityLimiter:
         if self.harness_slots is None:
@@ -111,6 +165,11 @@ class Runtime:
             archive.close()
 
     def prepare_in_background(self) -> None:
+        """The server: prepare the lab in the background, and until cargo and bubblewrap are found, answer
+        every tool with how to install them (the tools reach the archive through the gate). An unusable
+        state.db keeps its own message: it is said first."""
+        if not isinstance(self.archive, UnusableArchive | ToolchainGate):
+            self.archive = cast(Archive, ToolchainGate(self.archive, self.settings, self.sandbox))
         self.jobs.group.start_soon(self.prepare)
 
     def warm_statistics_in_background(self, delay: float = WARM_DELAY_SECONDS) -> None:
@@ -135,11 +194,13 @@ class Runtime:
             self.ready.set()
 
     async def _prepare(self) -> None:
+        missing = missing_toolchain(self.settings, self.sandbox)
         cargo = self.settings.cargo_path()
-        if cargo is None:
-            self.problem = ("cargo was not found (looked at FRONTIER_CARGO, PATH and ~/.cargo/bin). "
-                            "Install Rust from https://rustup.rs or set FRONTIER_CARGO to cargo's path.")
+        if missing or cargo is None:
+            self.problem = missing or "cargo was not found"
+            self.toolchain_missing = True
             return
+        self.toolchain_missing = False
         self.toolchain = await anyio.to_thread.run_sync(Toolchain.discover, cargo)
         sandbox_problem = await anyio.to_thread.run_sync(check_sandbox, self.sandbox)
         if sandbox_problem:
@@ -169,6 +230,12 @@ class Runtime:
 
     async def require_ready(self) -> Toolchain:
         await self.ready.wait()
+        if self.toolchain_missing and missing_toolchain(self.settings, self.sandbox) is None:
+            # Installed since the lab was last prepared: prepare it now, without a restart.
+            self.toolchain_missing, self.problem, self.ready = False, None, anyio.Event()
+            self.jobs.group.start_soon(self.prepare)
+            raise NotReady("cargo and bubblewrap are found now: the lab is building its benchmark harness (once, "
+                           "a few minutes); call again in a minute.")
         if self.problem or self.toolchain is None:
             raise NotReady(self.problem or "the toolchain is unavailable")
         return self.toolchain
