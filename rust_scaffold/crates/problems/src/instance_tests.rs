@@ -5,7 +5,7 @@ use crate::instance::Rotated;
 use crate::models::DataModel;
 use crate::registry::Build;
 use crate::relabel::DataInstance;
-use crate::tests::{check_grad, fingerprint, flat};
+use crate::tests::{check_grad_named, fingerprint, flat};
 use crate::*;
 use std::time::Instant;
 
@@ -46,12 +46,12 @@ fn instance_gradients_match_finite_differences() {
             let p = instance(&name, key).unwrap();
             assert_eq!((p.name(), p.shapes()), (name.as_str(), by_name(&name).unwrap().shapes()));
             let x = perturbed(p.as_ref(), key);
-            let err = check_grad(p.as_ref(), &x, None);
+            let err = check_grad_named(&name, key, p.as_ref(), &x, None);
             assert!(err < 1e-5, "{name} key {key}: full gradient rel err {err:e}");
             if let Some(n) = p.train_size() {
                 let mut r = Rng::derive(key, "batch");
                 let batch: Vec<usize> = (0..p.batch_size()).map(|_| r.below(n)).collect();
-                let err = check_grad(p.as_ref(), &x, Some(&batch));
+                let err = check_grad_named(&name, key, p.as_ref(), &x, Some(&batch));
                 assert!(err < 1e-5, "{name} key {key}: batch gradient rel err {err:e}");
             }
         }

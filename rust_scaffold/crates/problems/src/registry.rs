@@ -4,7 +4,7 @@
 use crate::data::{self, Split};
 use crate::functions::{Ackley, Beale, Rastrigin, Rosenbrock, StyblinskiTang};
 use crate::instance::Rotated;
-use crate::models::{DataModel, Grammar, Grokking, LogReg, Mlp, ModOp, Softmax, Transformer};
+use crate::models::{Cnn, DataModel, Grammar, Grokking, LogReg, Mlp, ModOp, Softmax, Transformer};
 use crate::quadratic::{IllQuadratic, NoisyQuadratic};
 use crate::relabel::DataInstance;
 use crate::Problem;
@@ -71,6 +71,7 @@ pub static PROBLEMS: &[Entry] = &[
         n, key, Grammar { letters: 8, kinds: 4, seed: 0x5EED_0001 }, 16, 16, 2, 2, 2048, 256, 16))),
     k!("grokking-mod-add-31", "grokking", "", |n, key| Box::new(Grokking::new(
         n, key, 31, ModOp::Add, 0.4, 0x6A0C_0031, 32, 64, 5e-3, 0))),
+    k!("cnn-digits", "cnn", "", |n, key| Box::new(Cnn::new(n, key, data::digits(), 8, 32))),
     // Variants in other dimensions, rotations and datasets, for the holdout suite.
     f!("rosenbrock-30", "rosenbrock", HOLDOUT, |_| Box::new(Rosenbrock::new(30))),
     f!("rastrigin-20", "rastrigin", HOLDOUT, |_| Box::new(Rastrigin::new(20))),
@@ -83,6 +84,7 @@ pub static PROBLEMS: &[Entry] = &[
         n, key, Grammar { letters: 10, kinds: 3, seed: 0x5EED_0002 }, 20, 24, 2, 1, 2048, 256, 16))),
     k!("grokking-mod-sub-37", "grokking", HOLDOUT, |n, key| Box::new(Grokking::new(
         n, key, 37, ModOp::Sub, 0.4, 0x6A0C_0037, 32, 64, 5e-3, 0))),
+    k!("cnn-digits-c4", "cnn", HOLDOUT, |n, key| Box::new(Cnn::new(n, key, data::digits(), 4, 32))),
 ];
 
 /// The registry entry for `name`.

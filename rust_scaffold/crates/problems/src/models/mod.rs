@@ -187,6 +187,7 @@ fn permute_vector(v: &Tensor, perm: &[usize]) -> Tensor {
     Tensor::from_vec(&v.shape, out)
 }
 
+mod cnn;
 mod grammar;
 mod grokking;
 mod logreg;
@@ -195,6 +196,9 @@ pub(crate) mod nn;
 mod softmax;
 mod transformer;
 
+pub use cnn::Cnn;
+#[cfg(test)]
+pub(crate) use cnn::tests as cnn_tests;
 pub(crate) use grammar::Grammar;
 pub use grokking::{Grokking, ModOp};
 pub use logreg::LogReg;
