@@ -314,3 +314,46 @@ def test_the_gate_opens_once_the_toolchain_is_there(tmp_path: Path) -> None:
         assert total == 1 and rows[0]["name"] == "seeded"
     finally:
         archive.close()
+
+
+@pytest.mark.slow
+def test_a_server_started_without_cargo_compiles_once_cargo_is_installed(lab_home: Path, tmp_path: Path) -> None:
+    """Over stdio, as a host starts it: no cargo on its PATH or in ~/.cargo/bin. Then rustup's cargo and rustc
+    appear in ~/.cargo/bin (what installing Rust does), and the same server process goes on to compile."""
+    if shutil.which("cargo", path="/usr/bin:/bin"):
+        pytest.skip("cargo is installed system-wide here: a server cannot be started without it")
+    cargo = Path(shutil.which("cargo") or Path.home() / ".cargo" / "bin" / "cargo")
+    rustc = Path(shutil.which("rustc") or cargo.parent / "rustc")
+    env = host_env(tmp_path, FRONTIER_HOME=str(lab_home), FRONTIER_LOG_LEVEL="WARNING",
+                   RUSTUP_HOME=os.environ.get("RUSTUP_HOME") or str(Path.home() / ".rustup"))
+    bin_dir = Path(env["HOME"]) / ".cargo" / "bin"
+
+    async def text_of(client: Client, name: str, args: dict[str, object]) -> tuple[bool, str, dict[str, object]]:
+        result = await client.call_tool(name, args)
+        text = " ".join(getattr(c, "text", "") for c in result.content)
+        return result.is_error, text, result.structured_content or {}
+
+    async def session() -> None:
+        params = StdioServerParameters(command=sys.executable, args=["-m", "frontier_mcp", "serve"], env=env, cwd="/")
+        async with Client(params, read_timeout_seconds=600) as client:
+            failed, text, _ = await text_of(client, "propose_pairing", {"allow_repeat": True})
+            assert failed and "cargo was not found" in text and "https://rustup.rs" in text, text
+            bin_dir.mkdir(parents=True)
+            (bin_dir / "cargo").symlink_to(cargo)
+            (bin_dir / "rustc").symlink_to(rustc)
+            failed, text, pairing = await text_of(client, "propose_pairing", {"allow_repeat": True})
+            assert not failed, text
+            failed, text, written = await text_of(client, "write_crate", {
+                "pairing_id": pairing["pairing_id"], "name": f"after_install_{os.getpid()}", "source": EXAMPLE,
+                "statement": "Compiles once cargo is there.", "mechanism": "See the source.",
+                "prediction": "The server needs no restart."})
+            assert not failed, text
+            for _ in range(60):  # the lab is prepared again first: the server says so, and to call again
+                failed, text, built = await text_of(client, "compile", {"experiment_id": written["experiment_id"]})
+                if not failed and built.get("status") != "preparing":
+                    break
+                assert not failed or "found now" in text, text
+                await anyio.sleep(5)
+            assert not failed and built["ok"], (text, built)
+
+    anyio.run(session)
