@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the PyTorch fixture of the neural-network workloads (crates/problems/tests/nn_fixtures.txt).
 
-The same models as `crates/problems/src/models/{transformer,grokking}.rs`, built in PyTorch
+The same models as `crates/problems/src/models/{transformer,grokking,cnn}.rs`, built in PyTorch
 (float64, one thread, deterministic algorithms); for each case the script draws parameters and a
 fixed batch, and records the loss and every gradient. `crates/problems/tests/nn_fixtures.rs`
 evaluates the Rust models at the same parameters on the same batch and matches them to ~1e-10
@@ -135,6 +135,44 @@ class Grokking(nn.Module):
         return loss
 
 
+DIGITS = pathlib.Path(__file__).resolve().parents[1] / "crates" / "problems" / "data" / "digits_train.csv"
+
+
+def digits_train() -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits training split as `data.rs` reads it: pixels / 16, standardized per pixel with
+    the split's mean and population standard deviation (a constant pixel becomes 0); images
+    `[n, 1, 8, 8]` and labels `[n]`."""
+    rows = [list(map(int, line.split(","))) for line in DIGITS.read_text().splitlines() if line.strip()]
+    x = torch.tensor([r[:-1] for r in rows], dtype=torch.float64) / 16.0
+    y = torch.tensor([r[-1] for r in rows])
+    mean = x.mean(dim=0)
+    sd = x.std(dim=0, unbiased=False)
+    sd[sd == 0] = 1.0
+    return ((x - mean) / sd).reshape(-1, 1, 8, 8), y
+
+
+class Cnn(nn.Module):
+    """cnn.rs: Conv2d(1, C, 3, padding=1), ReLU, AvgPool2d(2), flatten, Linear(16 C, 10); mean
+    cross-entropy on rows of the digits training split."""
+
+    def __init__(self, channels: int, images: torch.Tensor, labels: torch.Tensor):
+        super().__init__()
+        self.conv = nn.Conv2d(1, channels, 3, padding=1)
+        self.head = nn.Linear(16 * channels, 10)
+        self.images, self.labels = images, labels
+
+    def ordered(self) -> list[tuple[str, nn.Parameter]]:
+        return [("conv.w", self.conv.weight), ("conv.b", self.conv.bias), ("head.w", self.head.weight),
+                ("head.b", self.head.bias)]
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.avg_pool2d(F.relu(self.conv(x)), 2).flatten(1))
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        """Mean loss on the training images `rows` (indices, repeats count)."""
+        return F.cross_entropy(self.logits(self.images[rows]), self.labels[rows])
+
+
 # --------------------------------------------------------------------------------------------
 # Fixture writing
 
@@ -149,7 +187,7 @@ def set_params(model: nn.Module, gen: torch.Generator) -> None:
     with torch.no_grad():
         for name, p in model.ordered():
             if p.dim() >= 2:
-                fan_in = p.shape[1]
+                fan_in = math.prod(p.shape[1:])  # a conv kernel [out, in, kh, kw]: in * kh * kw
                 emb = name in ("tok", "pos", "E")
                 scale = 1.0 if emb else 1.0 / math.sqrt(fan_in)
                 v = scale * (2 * torch.rand(p.shape, generator=gen, dtype=torch.float64) - 1) * (1.7 if emb else 1.0)
@@ -214,7 +252,24 @@ def case_grokking() -> list[str]:
     return grokking_case("grokking-mod-add-31", 1411, p=31, op="add", d=32, hidden=64, wd=5e-3, rows=64)
 
 
-CASES = [case_transformer, case_grokking]
+def cnn_case(name: str, seed: int, channels: int, rows: int) -> list[str]:
+    gen = torch.Generator().manual_seed(seed)
+    images, labels = digits_train()
+    model = Cnn(channels, images, labels).double()
+    set_params(model, gen)
+    batch = torch.randint(0, len(labels), (rows,), generator=gen)
+    batch[-5:] = batch[:5]  # repeats
+    return emit(name, "cnn", dict(channels=channels), {"rows": batch}, model, batch)
+
+
+def case_cnn() -> list[str]:
+    """The registered sizes (registry.rs) on the registered data (the digits training split, read
+    and standardized as data.rs does): 70 training images with repeats, so the Rust pass runs two
+    chunks (64 + 6)."""
+    return cnn_case("cnn-digits", 1421, channels=8, rows=70) + cnn_case("cnn-digits-c4", 1422, channels=4, rows=70)
+
+
+CASES = [case_transformer, case_grokking, case_cnn]
 
 
 def main() -> None:

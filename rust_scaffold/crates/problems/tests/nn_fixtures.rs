@@ -113,6 +113,14 @@ fn evaluate(c: &Case, params: &[Tensor]) -> (f64, Vec<Tensor>) {
                 c.ints["rows"].chunks(3).map(|r| [r[0] as u16, r[1] as u16, r[2] as u16]).collect();
             model.eval_rows(params, &rows, Some(&mut g), None)
         }
+        "cnn" => {
+            // the registered problem itself, on rows of its training set (the fixture reads and
+            // standardizes the same digits file)
+            let p = by_name(&c.name).unwrap_or_else(|| panic!("{}: not registered", c.name));
+            assert_eq!(p.shapes()[1], vec![c.u("channels")]);
+            let rows: Vec<usize> = c.ints["rows"].iter().map(|&v| usize::try_from(v).unwrap()).collect();
+            p.loss_grad(params, Some(&rows), &mut g)
+        }
         other => panic!("{}: no Rust evaluation for model={other} (add it to `evaluate`)", c.name),
     };
     (loss, g)
@@ -145,7 +153,7 @@ fn params_of(c: &Case) -> Vec<Tensor> {
 fn loss_and_every_gradient_match_pytorch() {
     let cases = cases();
     let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
-    for want in ["transformer-grammar", "transformer-grammar-d24", "grokking-mod-add-31"] {
+    for want in ["transformer-grammar", "transformer-grammar-d24", "grokking-mod-add-31", "cnn-digits", "cnn-digits-c4"] {
         assert!(names.contains(&want), "no fixture case for {want}: {names:?}");
     }
     for c in &cases {
