@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import email.parser
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import anyio
 import jsonschema
@@ -357,3 +359,101 @@ def test_a_server_started_without_cargo_compiles_once_cargo_is_installed(lab_hom
             assert not failed and built["ok"], (text, built)
 
     anyio.run(session)
+
+
+# -- the Claude Desktop bundle (.mcpb) ----------------------------------------------------------------------
+
+BUNDLE = ROOT / "packaging" / "mcpb"
+
+
+def build_dist_module() -> Any:
+    spec = importlib.util.spec_from_file_location("build_dist", ROOT / "scripts" / "build_dist.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_bundle_manifest_matches_the_package(tmp_path: Path) -> None:
+    from frontier_mcp.settings import load_settings
+
+    assert build_dist_module().version_problems(VERSION) == []
+    manifest = json.loads((BUNDLE / "manifest.json").read_text())
+    assert manifest["manifest_version"] == "0.4" and manifest["server"]["type"] == "uv"
+    assert (BUNDLE / manifest["server"]["entry_point"]).is_file()
+    assert manifest["compatibility"]["platforms"] == ["linux"]  # bubblewrap is Linux only
+    assert {tool["name"] for tool in manifest["tools"]} == registered_tools(tmp_path / "checkout-lab")
+    # Each user option reaches the server as a variable its settings read.
+    env = manifest["server"]["mcp_config"]["env"]
+    assert set(manifest["user_config"]) == {"lab_folder", "cargo_path", "cpu_budget"}
+    assert sorted(env.values()) == sorted(f"${{user_config.{key}}}" for key in manifest["user_config"])
+    base = load_settings(environ={"FRONTIER_HOME": str(tmp_path / "lab")})
+    for variable, sample in {"FRONTIER_HOME": str(tmp_path / "other"), "FRONTIER_CARGO": str(tmp_path / "cargo"),
+                             "FRONTIER_WORKERS": "63"}.items():
+        assert variable in env
+        assert load_settings(environ={"FRONTIER_HOME": str(tmp_path / "lab"), variable: sample}) != base, variable
+
+
+def test_the_bundle_entry_point_treats_an_unset_option_as_unset() -> None:
+    spec = importlib.util.spec_from_file_location("bundle_main", BUNDLE / "server" / "main.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    environ = {"FRONTIER_HOME": "/home/me/lab", "FRONTIER_CARGO": "${user_config.cargo_path}",
+               "FRONTIER_WORKERS": "4.0", "FRONTIER_BWRAP": " ", "PATH": "/usr/bin"}
+    module.clean_environment(environ)
+    assert environ == {"FRONTIER_HOME": "/home/me/lab", "FRONTIER_WORKERS": "4", "PATH": "/usr/bin"}
+
+
+@pytest.mark.slow
+def test_the_bundle_builds_and_its_entry_point_serves_in_a_bare_environment(tmp_path: Path) -> None:
+    """scripts/build_dist.py builds everything; the .mcpb, unpacked, is started as its manifest says (uv run) with
+    a host's bare environment and no cargo: initialize and tools/list work, and a tool says how to install cargo."""
+    uv = uv_binary()
+    if uv is None:
+        pytest.skip("uv is not installed (the dev extra installs it): it is what runs a uv bundle")
+    out = tmp_path / "dist"
+    built = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_dist.py"), "--out", str(out)],
+                           capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stdout + built.stderr
+    for name in (f"frontier_mcp-{VERSION}-py3-none-any.whl", f"frontier_mcp-{VERSION}.tar.gz",
+                 f"frontier-mcp-{VERSION}.mcpb"):
+        assert (out / name).is_file() and name in built.stdout, built.stdout
+
+    installed = tmp_path / "extensions" / "frontier-mcp"
+    with zipfile.ZipFile(out / f"frontier-mcp-{VERSION}.mcpb") as bundle:
+        bundle.extractall(installed)
+    manifest = json.loads((installed / "manifest.json").read_text())
+    config = manifest["server"]["mcp_config"]
+    # What the host substitutes: its own directory, and the options the user set. The cargo path is left
+    # unset (a host may pass the placeholder itself), the CPU budget empty.
+    chosen = {"${__dirname}": str(installed), "${user_config.lab_folder}": str(tmp_path / "my-lab"),
+              "${user_config.cpu_budget}": ""}
+
+    def substitute(value: str) -> str:
+        for placeholder, replacement in chosen.items():
+            value = value.replace(placeholder, replacement)
+        return value
+
+    assert config["command"] == "uv"
+    env = host_env(tmp_path, **download_env(), **{key: substitute(value) for key, value in config["env"].items()})
+    params = StdioServerParameters(command=uv, args=[substitute(arg) for arg in config["args"]], env=env, cwd="/")
+
+    async def session() -> tuple[str, str, set[str], str]:
+        async with Client(params, mode="legacy", read_timeout_seconds=600) as client:
+            info = client.server_info
+            assert info is not None
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            result = await client.call_tool("history", {})
+            assert result.is_error
+            return info.name, info.version, tools, " ".join(getattr(c, "text", "") for c in result.content)
+
+    name, version, tools, answer = anyio.run(session)
+    assert (name, version) == ("frontier-mcp", VERSION)
+    assert tools == {tool["name"] for tool in manifest["tools"]}
+    # The unset cargo option did not become a path: the server looked where it looks by default.
+    assert "cargo was not found (looked at FRONTIER_CARGO, PATH and ~/.cargo/bin)" in answer, answer
+    assert "https://rustup.rs" in answer and "No restart is needed" in answer
+    assert (tmp_path / "my-lab" / "state.db").is_file()  # the lab folder the user chose
+    # uv made the bundle's environment from the wheel inside it, not from this checkout.
+    assert list((installed / ".venv").glob("lib/python3*/site-packages/frontier_mcp/rust_scaffold/Cargo.toml"))
