@@ -248,8 +248,10 @@ def grokking_case(name: str, seed: int, p: int, op: str, d: int, hidden: int, wd
 
 
 def case_grokking() -> list[str]:
-    """The registered sizes (registry.rs) on a batch of 64 (a, b, c) rows with repeats."""
-    return grokking_case("grokking-mod-add-31", 1411, p=31, op="add", d=32, hidden=64, wd=5e-3, rows=64)
+    """The registered sizes (registry.rs) on 70 (a, b, c) rows with repeats, so the Rust pass runs
+    two chunks (64 + 6); p = 31 and 37 pad the logits to 32 and 40 columns."""
+    return (grokking_case("grokking-mod-add-31", 1411, p=31, op="add", d=16, hidden=32, wd=1e-3, rows=70)
+            + grokking_case("grokking-mod-sub-37", 1412, p=37, op="sub", d=16, hidden=32, wd=1e-3, rows=70))
 
 
 def cnn_case(name: str, seed: int, channels: int, rows: int) -> list[str]:

@@ -70,7 +70,7 @@ pub static PROBLEMS: &[Entry] = &[
     k!("transformer-grammar", "transformer", "", |n, key| Box::new(Transformer::on_grammar(
         n, key, Grammar { letters: 8, kinds: 4, seed: 0x5EED_0001 }, 16, 16, 2, 2, 2048, 256, 16))),
     k!("grokking-mod-add-31", "grokking", "", |n, key| Box::new(Grokking::new(
-        n, key, 31, ModOp::Add, 0.4, 0x6A0C_0031, 32, 64, 5e-3, 0))),
+        n, key, 31, ModOp::Add, 0.49, 0x6A0C_0031, 16, 32, 1e-3, 0))),
     k!("cnn-digits", "cnn", "", |n, key| Box::new(Cnn::new(n, key, data::digits(), 8, 32))),
     // Variants in other dimensions, rotations and datasets, for the holdout suite.
     f!("rosenbrock-30", "rosenbrock", HOLDOUT, |_| Box::new(Rosenbrock::new(30))),
@@ -83,7 +83,7 @@ pub static PROBLEMS: &[Entry] = &[
     k!("transformer-grammar-d24", "transformer", HOLDOUT, |n, key| Box::new(Transformer::on_grammar(
         n, key, Grammar { letters: 10, kinds: 3, seed: 0x5EED_0002 }, 20, 24, 2, 1, 2048, 256, 16))),
     k!("grokking-mod-sub-37", "grokking", HOLDOUT, |n, key| Box::new(Grokking::new(
-        n, key, 37, ModOp::Sub, 0.4, 0x6A0C_0037, 32, 64, 5e-3, 0))),
+        n, key, 37, ModOp::Sub, 0.49, 0x6A0C_0037, 16, 32, 1e-3, 0))),
     k!("cnn-digits-c4", "cnn", HOLDOUT, |n, key| Box::new(Cnn::new(n, key, data::digits(), 4, 32))),
 ];
 

@@ -153,7 +153,14 @@ fn params_of(c: &Case) -> Vec<Tensor> {
 fn loss_and_every_gradient_match_pytorch() {
     let cases = cases();
     let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
-    for want in ["transformer-grammar", "transformer-grammar-d24", "grokking-mod-add-31", "cnn-digits", "cnn-digits-c4"] {
+    for want in [
+        "transformer-grammar",
+        "transformer-grammar-d24",
+        "grokking-mod-add-31",
+        "grokking-mod-sub-37",
+        "cnn-digits",
+        "cnn-digits-c4",
+    ] {
         assert!(names.contains(&want), "no fixture case for {want}: {names:?}");
     }
     for c in &cases {

@@ -5,10 +5,18 @@
 //! form) hidden layer `W1 [h, 2d]`, `b1 [h]` and a head `W2 [p, h]`, `b2 [p]` (PyTorch layout and
 //! default init; embeddings N(0, 1)). Data: all `p^2` pairs, shuffled by a fixed seed; the first
 //! `train_frac` of them train, the rest are held out (test accuracy = accuracy on the held-out
-//! pairs). Full batch (deterministic) by default: `batch = 0`. Loss: mean cross-entropy plus `wd / 2 * ||w||^2` over E, W1 and W2 (not the biases):
-//! the weight decay is in the loss, so the objective itself prefers the generalising solution
-//! and every optimizer minimises the same function (an optimizer's own decoupled decay adds to
-//! it).
+//! pairs). Full batch (deterministic) by default: `batch = 0`. Loss: mean cross-entropy plus
+//! `wd / 2 * ||w||^2` over E, W1 and W2 (not the biases): the weight decay is in the loss, so the
+//! objective itself prefers the generalising solution and every optimizer minimises the same
+//! function (an optimizer's own decoupled decay adds to it).
+//!
+//! The registered settings (version 2: p = 31 or 37, 49 % of the pairs train, d = 16, h = 32,
+//! wd = 1e-3) were chosen in PyTorch (the same model) so that AdamW at its default settings and
+//! a tuned rate fits the training pairs within ~60 steps and reaches >= 0.95 held-out accuracy
+//! several hundred steps later, within 1500: the grokking delay. Version 1 (40 %, d = 32, h = 64,
+//! wd = 5e-3) plateaued near 0.8: the penalty held the model between memorising and the
+//! general solution. Larger wd (2e-3) groks sooner but stalls below 0.9 on some seeds; smaller
+//! train fractions or sizes stall too.
 //!
 //! Instance `key` relabels the residues by a permutation drawn from `Rng::derive(key,
 //! "<name>/residues")`, in the data (operands and results) and in the init (rows of E, W2, b2):
@@ -17,8 +25,8 @@
 
 use super::argmax;
 use super::nn::{
-    col_sum_acc, cross_entropy, gelu, gelu_grad, linear_init, mm, mm_acc, mm_tn_acc, normal_init, permute_rows,
-    transpose_into, SplitMix,
+    axpy, col_sum_acc, exp, gelu, gelu_grad, gemm, linear_init, mm, mm_acc, mm_tn_acc, normal_init, permute_rows,
+    transpose_into, Init, SplitMix,
 };
 use crate::relabel::permutation;
 use crate::Problem;
@@ -35,6 +43,27 @@ const W1: usize = 1;
 const B1: usize = 2;
 const W2: usize = 3;
 const B2: usize = 4;
+
+/// Rows per forward/backward chunk.
+const CHUNK: usize = 64;
+
+/// Cross-entropy of one row of logits against `target` with the vectorizable `exp`; replaces `z`
+/// by `softmax(z) - onehot(target)` (its gradient).
+#[inline]
+fn softmax_cross_entropy(z: &mut [f64], target: usize) -> f64 {
+    let zy = z[target];
+    let mx = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+    for v in z.iter_mut() {
+        *v = exp(*v - mx);
+    }
+    let s: f64 = z.iter().sum();
+    let inv = 1.0 / s;
+    for v in z.iter_mut() {
+        *v *= inv;
+    }
+    z[target] -= 1.0;
+    mx + s.ln() - zy
+}
 
 pub struct Grokking {
     name: String,
@@ -127,33 +156,78 @@ impl Grokking {
         let (p, d, h) = (self.p, self.d, self.hidden);
         let n = rows.len();
         let e = &params[E].data;
-        let mut x = vec![0.0; n * 2 * d];
-        for (i, r) in rows.iter().enumerate() {
-            let (a, b) = (r[0] as usize, r[1] as usize);
-            x[i * 2 * d..i * 2 * d + d].copy_from_slice(&e[a * d..(a + 1) * d]);
-            x[i * 2 * d + d..(i + 1) * 2 * d].copy_from_slice(&e[b * d..(b + 1) * d]);
-        }
+        // The first layer through the residues: W1 x = W1a E[a] + W1b E[b] with W1 = [W1a | W1b],
+        // so U = E W1a^T and V = E W1b^T ([p, h] each) are computed once and each row gathers
+        // U[a] + V[b] (p d h instead of n d h multiply-adds; n is up to p^2 / 2).
         let mut w1t = vec![0.0; 2 * d * h];
         transpose_into(&params[W1].data, h, 2 * d, &mut w1t);
-        let mut w2t = vec![0.0; h * p];
-        transpose_into(&params[W2].data, p, h, &mut w2t);
-        let mut pre = vec![0.0; n * h];
-        mm(&x, &w1t, Some(&params[B1].data), &mut pre, n, 2 * d, h);
-        let mut g = vec![0.0; n * h];
-        let mut th = vec![0.0; n * h];
-        for ((gv, tv), &hv) in g.iter_mut().zip(th.iter_mut()).zip(&pre) {
-            (*gv, *tv) = gelu(hv);
-        }
-        let mut z = vec![0.0; n * p];
-        mm(&g, &w2t, Some(&params[B2].data), &mut z, n, h, p);
-        let want = grads.is_some();
-        let mut total = 0.0;
-        for (i, r) in rows.iter().enumerate() {
-            let zi = &mut z[i * p..(i + 1) * p];
-            if let Some(c) = hits.as_deref_mut() {
-                *c += usize::from(argmax(zi) == r[2] as usize);
+        let (mut u, mut v) = (vec![0.0; p * h], vec![0.0; p * h]);
+        mm(e, &w1t[..d * h], None, &mut u, p, d, h);
+        mm(e, &w1t[d * h..], None, &mut v, p, d, h);
+        // The head's logits are computed `pp` (p rounded up to 8) wide, so the product runs in
+        // full 8-column blocks: W2^T and b2 padded with zeros; the pad columns are ignored.
+        let pp = p.next_multiple_of(8);
+        let mut w2t = vec![0.0; h * pp];
+        for (o, row) in params[W2].data.chunks_exact(h).enumerate() {
+            for (j, &w) in row.iter().enumerate() {
+                w2t[j * pp + o] = w;
             }
-            total += cross_entropy(zi, r[2] as usize, want);
+        }
+        let mut b2 = params[B2].data.clone();
+        b2.resize(pp, 0.0);
+        let b1 = &params[B1].data;
+        let want = grads.is_some();
+        if let Some(gr) = grads.as_deref_mut() {
+            for t in gr.iter_mut() {
+                t.data.fill(0.0);
+            }
+        }
+        // dL/dU and dL/dV (unscaled), accumulated over the chunks
+        let (mut du, mut dv) = if want { (vec![0.0; p * h], vec![0.0; p * h]) } else { (Vec::new(), Vec::new()) };
+        // Rows in chunks: small scratch, reused (no page faults from fresh large buffers).
+        let c = CHUNK.min(n.max(1));
+        let (mut pre, mut g, mut th, mut z) = (vec![0.0; c * h], vec![0.0; c * h], vec![0.0; c * h], vec![0.0; c * pp]);
+        let mut dh = if want { vec![0.0; c * h] } else { Vec::new() };
+        let mut total = 0.0;
+        for chunk in rows.chunks(CHUNK) {
+            let m = chunk.len();
+            for (i, r) in chunk.iter().enumerate() {
+                let (a, b) = (r[0] as usize, r[1] as usize);
+                let (ua, vb) = (&u[a * h..(a + 1) * h], &v[b * h..(b + 1) * h]);
+                for (j, x) in pre[i * h..(i + 1) * h].iter_mut().enumerate() {
+                    *x = ua[j] + vb[j] + b1[j];
+                }
+            }
+            for ((gv, tv), &hv) in g[..m * h].iter_mut().zip(th[..m * h].iter_mut()).zip(&pre[..m * h]) {
+                (*gv, *tv) = gelu(hv);
+            }
+            mm(&g, &w2t, Some(&b2), &mut z, m, h, pp);
+            for (i, r) in chunk.iter().enumerate() {
+                let zi = &mut z[i * pp..i * pp + p];
+                if let Some(c) = hits.as_deref_mut() {
+                    *c += usize::from(argmax(zi) == r[2] as usize);
+                }
+                total += softmax_cross_entropy(zi, r[2] as usize);
+            }
+            if let Some(gr) = grads.as_deref_mut() {
+                // z now holds dL/dz (unscaled)
+                // dW2 += dz^T g, db2 += column sums of dz, dh = dz W2 (dz: the first p columns)
+                gemm(&z, 1, pp, &g, &mut gr[W2].data, p, m, h, Init::Acc);
+                for i in 0..m {
+                    axpy(1.0, &z[i * pp..i * pp + p], &mut gr[B2].data);
+                }
+                gemm(&z, pp, 1, &params[W2].data, &mut dh, m, p, h, Init::Zero);
+                for ((dv, &hv), &tv) in dh[..m * h].iter_mut().zip(&pre[..m * h]).zip(&th[..m * h]) {
+                    *dv *= gelu_grad(hv, tv);
+                }
+                col_sum_acc(&dh, &mut gr[B1].data, m, h);
+                for (i, r) in chunk.iter().enumerate() {
+                    let (a, b) = (r[0] as usize, r[1] as usize);
+                    let dhi = &dh[i * h..(i + 1) * h];
+                    axpy(1.0, dhi, &mut du[a * h..(a + 1) * h]);
+                    axpy(1.0, dhi, &mut dv[b * h..(b + 1) * h]);
+                }
+            }
         }
         let inv = 1.0 / n.max(1) as f64;
         let mut f = total * inv;
@@ -161,31 +235,23 @@ impl Grokking {
         for &k in &decayed {
             f += 0.5 * self.wd * params[k].data.iter().map(|v| v * v).sum::<f64>();
         }
-        if let Some(gr) = grads.as_deref_mut() {
-            for t in gr.iter_mut() {
-                t.data.fill(0.0);
+        if let Some(gr) = grads {
+            // dW1a = dU^T E, dW1b = dV^T E; dE = dU W1a + dV W1b
+            let (mut gwa, mut gwb) = (vec![0.0; h * d], vec![0.0; h * d]);
+            mm_tn_acc(&du, e, &mut gwa, p, h, d);
+            mm_tn_acc(&dv, e, &mut gwb, p, h, d);
+            let w1 = &params[W1].data;
+            let (mut w1a, mut w1b) = (vec![0.0; h * d], vec![0.0; h * d]);
+            let gw1 = &mut gr[W1].data;
+            for o in 0..h {
+                let (lo, mid, hi) = (o * 2 * d, o * 2 * d + d, (o + 1) * 2 * d);
+                gw1[lo..mid].copy_from_slice(&gwa[o * d..(o + 1) * d]);
+                gw1[mid..hi].copy_from_slice(&gwb[o * d..(o + 1) * d]);
+                w1a[o * d..(o + 1) * d].copy_from_slice(&w1[lo..mid]);
+                w1b[o * d..(o + 1) * d].copy_from_slice(&w1[mid..hi]);
             }
-            // z now holds dL/dz (unscaled)
-            mm_tn_acc(&z, &g, &mut gr[W2].data, n, p, h);
-            col_sum_acc(&z, &mut gr[B2].data, n, p);
-            let mut dh = vec![0.0; n * h];
-            mm_acc(&z, &params[W2].data, &mut dh, n, p, h);
-            for ((dv, &hv), &tv) in dh.iter_mut().zip(&pre).zip(&th) {
-                *dv *= gelu_grad(hv, tv);
-            }
-            mm_tn_acc(&dh, &x, &mut gr[W1].data, n, h, 2 * d);
-            col_sum_acc(&dh, &mut gr[B1].data, n, h);
-            let mut dx = vec![0.0; n * 2 * d];
-            mm_acc(&dh, &params[W1].data, &mut dx, n, h, 2 * d);
-            let ge = &mut gr[E].data;
-            for (i, r) in rows.iter().enumerate() {
-                let (a, b) = (r[0] as usize, r[1] as usize);
-                let row = &dx[i * 2 * d..(i + 1) * 2 * d];
-                for j in 0..d {
-                    ge[a * d + j] += row[j];
-                    ge[b * d + j] += row[d + j];
-                }
-            }
+            mm_acc(&du, &w1a, &mut gr[E].data, p, h, d);
+            mm_acc(&dv, &w1b, &mut gr[E].data, p, h, d);
             for t in gr.iter_mut() {
                 for v in t.data.iter_mut() {
                     *v *= inv;
@@ -264,8 +330,9 @@ impl Problem for Grokking {
     fn train_accuracy(&self, params: &[Tensor]) -> Option<f64> {
         Some(self.accuracy(params, &self.train))
     }
+    /// 2: the settings of the module docs (1: 40 % train, d = 32, h = 64, wd = 5e-3).
     fn version(&self) -> u32 {
-        1
+        2
     }
 }
 
@@ -276,7 +343,7 @@ mod tests {
     use crate::{instance, tensors_from_shapes};
 
     fn grok(key: u64) -> Grokking {
-        Grokking::new("grokking-mod-add-31", key, 31, ModOp::Add, 0.4, 0x6A0C_0031, 32, 64, 5e-3, 0)
+        Grokking::new("grokking-mod-add-31", key, 31, ModOp::Add, 0.49, 0x6A0C_0031, 16, 32, 1e-3, 0)
     }
 
     fn perturbed(p: &dyn Problem, seed: u64) -> Vec<Tensor> {
@@ -298,7 +365,7 @@ mod tests {
     #[test]
     fn the_split_is_fixed_disjoint_and_complete_and_labels_are_the_sums() {
         let g = grok(0);
-        assert_eq!(g.split_sizes(), (384, 577));
+        assert_eq!(g.split_sizes(), (471, 490));
         let (tr, te) = g.split();
         let mut seen = std::collections::HashSet::new();
         for r in tr.iter().chain(te) {
@@ -313,13 +380,13 @@ mod tests {
             assert_eq!((r[1] as usize + r[2] as usize) % 37, r[0] as usize);
         }
     }
-    const PIN_TRAIN: u64 = 0x0e51_cf3a_f931_b6ba;
+    const PIN_TRAIN: u64 = 0x9931_deef_f157_d99a;
 
     #[test]
     fn gradient_matches_finite_differences_on_a_minibatch_too() {
-        let g = Grokking::new("x", 0, 31, ModOp::Add, 0.4, 0x6A0C_0031, 32, 64, 5e-3, 16);
+        let g = Grokking::new("x", 0, 31, ModOp::Add, 0.49, 0x6A0C_0031, 16, 32, 1e-3, 16);
         let x = perturbed(&g, 2);
-        let err = check_grad(&g, &x, Some(&[0, 5, 5, 383]));
+        let err = check_grad(&g, &x, Some(&[0, 5, 5, 470]));
         assert!(err < 1e-7, "{err:e}");
         let err = check_grad(&g, &x, None);
         assert!(err < 1e-7, "{err:e}");
