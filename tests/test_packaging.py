@@ -354,7 +354,7 @@ def test_a_server_started_without_cargo_compiles_once_cargo_is_installed(lab_hom
                 failed, text, built = await text_of(client, "compile", {"experiment_id": written["experiment_id"]})
                 if not failed and built.get("status") != "preparing":
                     break
-                assert not failed or "found now" in text, text
+                assert not failed or "installed now" in text, text
                 await anyio.sleep(5)
             assert not failed and built["ok"], (text, built)
 

@@ -76,24 +76,27 @@ class ToolchainMissing(ArchiveError):
 def missing_toolchain(settings: Settings, sandbox: Sandbox) -> str | None:
     """One actionable message if cargo or bubblewrap (when the sandbox is on) is not installed, else None.
     Cheap enough for every tool call: it looks for files and starts no process."""
+    needed: list[str] = []
     missing: list[str] = []
     fixes: list[str] = []
     if settings.cargo_path() is None:
+        needed.append("cargo")
         missing.append(f"cargo was not found (FRONTIER_CARGO={settings.cargo} does not exist)" if settings.cargo
                        else "cargo was not found (looked at FRONTIER_CARGO, PATH and ~/.cargo/bin)")
         fixes.append("install Rust from https://rustup.rs (`curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs "
                      "| sh`), or set FRONTIER_CARGO to cargo's absolute path")
     bwrap = sandbox.bwrap_path() if sandbox.enabled else None
     if sandbox.enabled and (bwrap is None or not Path(bwrap).exists()):
+        needed.append("bubblewrap")
         missing.append("bubblewrap (bwrap), the sandbox model-written code runs in, is not installed"
                        + (f" (FRONTIER_BWRAP={bwrap} does not exist)" if bwrap else ""))
         fixes.append("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf "
                      "install bubblewrap`), or set FRONTIER_BWRAP to its absolute path")
     if not missing:
         return None
-    return (f"frontier-mcp needs cargo and bubblewrap before any of its tools works: {' and '.join(missing)}. "
+    return (f"frontier-mcp needs {' and '.join(needed)} before any of its tools works: {' and '.join(missing)}. "
             f"To fix: {'; '.join(fixes)}. MCP hosts start servers with a short PATH, so absolute paths are "
-            "safest. No restart is needed: call the tool again once they are installed.")
+            "safest. No restart is needed: call the tool again after installing.")
 
 
 class ToolchainGate:
@@ -234,7 +237,7 @@ class Runtime:
             # Installed since the lab was last prepared: prepare it now, without a restart.
             self.toolchain_missing, self.problem, self.ready = False, None, anyio.Event()
             self.jobs.group.start_soon(self.prepare)
-            raise NotReady("cargo and bubblewrap are found now: the lab is building its benchmark harness (once, "
+            raise NotReady("what was missing is installed now: the lab is building its benchmark harness (once, "
                            "a few minutes); call again in a minute.")
         if self.problem or self.toolchain is None:
             raise NotReady(self.problem or "the toolchain is unavailable")
