@@ -1,6 +1,6 @@
 """Every tool's input, fuzzed: only clean errors reach the model, and a refused call changes nothing.
 
-The server runs in memory with a lab whose cargo is missing (so no input can start a build), and
+The server runs in memory with a lab whose cargo always fails (so no input can start a build), and
 an archive seeded with one pairing and one experiment (so small ids exist).
 """
 
@@ -58,7 +58,14 @@ def seed(home: Path) -> None:
 def test_every_tool_refuses_garbage_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "lab"
     seed(home)
-    server = build_server(load_settings(home=home, environ={}, cargo=str(tmp_path / "no-cargo")))
+    # A cargo that is there (so the tools get past the server's missing-toolchain gate and their own
+    # validation is what the fuzzer meets) but builds nothing: it and its rustc exit 1.
+    broken = tmp_path / "broken-toolchain"
+    broken.mkdir()
+    for tool in ("cargo", "rustc"):
+        (broken / tool).write_text("#!/bin/sh\nexit 1\n")
+        (broken / tool).chmod(0o755)
+    server = build_server(load_settings(home=home, environ={}, cargo=str(broken / "cargo")))
     db_path = home / "state.db"
     with anyio.from_thread.start_blocking_portal() as portal:
         connected = portal.wrap_async_context_manager(Client(server))

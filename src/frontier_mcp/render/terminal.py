@@ -246,7 +246,8 @@ def pairings_table(rows: list[PairingRow], limit: int) -> Listing:
 
 def verify_table(checks: list[Any], runs: int, reference_path: Path) -> Listing:
     listing = Listing(title=escape(f"{runs} reference runs from {reference_path} "
-                                   f"(every coordinate, every step; tolerance 1e-12 + 1e-10·|x| unless the run names its own)"),
+                                   "(every coordinate, every step; tolerance 1e-12 + 1e-10·|x| unless the run "
+                                   "names its own)"),
                       columns=[Column("run"), Column("baseline"), Column("worst |diff|", True),
                                Column("worst diff / tol", True), Column("at step", True), Column("result")])
     for check in checks:
