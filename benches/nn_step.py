@@ -56,7 +56,9 @@ def build() -> None:
     env = dict(os.environ, RUSTFLAGS="-C target-cpu=native", CARGO_TARGET_DIR=str(TARGET))
     t0 = time.perf_counter()
     cmd = ["cargo", "build", "--release", "--offline", "-q", "-p", "frontier-problems", "--example", "nn_step"]
-    subprocess.run(cmd, cwd=SCAFFOLD, env=env, check=True)
+    out = subprocess.run(cmd, cwd=SCAFFOLD, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{out.stderr}")
     print(f"built {EXAMPLE.relative_to(ROOT)} in {time.perf_counter() - t0:.0f} s (RUSTFLAGS=-C target-cpu=native)")
 
 
