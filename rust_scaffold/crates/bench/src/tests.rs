@@ -191,10 +191,11 @@ fn version_table_is_pinned() {
     let pinned = "rosenbrock-2@1 rosenbrock-10@1 rosenbrock-50@1 rastrigin-10@1 ackley-10@1 beale-2@1 \
                   styblinski-tang-10@1 quadratic-ill-50@1 quadratic-ill-50-k1e5@1 noisy-quadratic-50@1 \
                   logreg-breast-cancer@1 softmax-digits@1 mlp-digits@1 mlp-wine@1 softmax-mnist1d@1 \
-                  mlp-mnist1d@1 rosenbrock-30@1 rastrigin-20@1 ackley-30@1 styblinski-tang-20@1 \
-                  quadratic-ill-100-k1e4@1 noisy-quadratic-100@1 softmax-wine@1 baselines@2";
+                  mlp-mnist1d@1 transformer-grammar@1 grokking-mod-add-31@2 cnn-digits@1 rosenbrock-30@1 \
+                  rastrigin-20@1 ackley-30@1 styblinski-tang-20@1 quadratic-ill-100-k1e4@1 noisy-quadratic-100@1 \
+                  softmax-wine@1 transformer-grammar-d24@1 grokking-mod-sub-37@2 cnn-digits-c4@1 baselines@3";
     assert_eq!(table.join(" "), pinned, "a version changed: bump HARNESS_VERSION and update this pin");
-    assert_eq!(HARNESS_VERSION, "2.2.0");
+    assert_eq!(HARNESS_VERSION, "2.3.0");
 }
 
 /// Curious spends 1 loss + 3 gradient evaluations of its own per step (hvp = 2), on top of the
