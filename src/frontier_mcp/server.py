@@ -14,11 +14,12 @@ from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
+from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
 from pydantic import Field
 
 from . import __version__
 from .archive import Archive, ArchiveError, visible_report
-from .pairing import catalog
+from .pairing import catalog, complete_field
 from .prompts import contract_text, load_prompt
 from .runtime import Runtime
 from .settings import Settings
@@ -63,7 +64,45 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
         register(server)
     _register_resources(server, live)
     _register_prompts(server)
+    _register_completions(server, live)
     return server
+
+
+EXPERIMENT_TEMPLATES = ("frontier://experiments/{experiment_id}", "frontier://sources/{experiment_id}")
+MAX_COMPLETIONS = 100  # the most values a completion may carry (MCP spec)
+
+
+def _register_completions(server: MCPServer[Runtime], live: dict[str, Runtime]) -> None:
+    """Completions: field ids for research_brief's field_a/field_b, experiment ids for the experiment
+    and source templates and the iterate prompt."""
+
+    def experiment_ids(prefix: str) -> list[str]:
+        runtime = live.get("runtime")
+        digits = prefix.strip().removeprefix("#")
+        if runtime is None or (digits and not digits.isdigit()):
+            return []
+        try:
+            rows = runtime.archive.query(
+                "SELECT id FROM experiments WHERE CAST(id AS TEXT) LIKE ? ORDER BY id DESC LIMIT ?",
+                (f"{digits}%", MAX_COMPLETIONS + 1))
+        except ArchiveError:
+            return []
+        return [str(row["id"]) for row in rows]
+
+    @server.completion()
+    async def complete(ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument,
+                       context: CompletionContext | None) -> Completion | None:
+        target = ref.name if isinstance(ref, PromptReference) else ref.uri
+        if target == "research_brief" and argument.name in ("field_a", "field_b"):
+            other = "field_b" if argument.name == "field_a" else "field_a"
+            chosen = (context.arguments or {}).get(other) if context else None
+            values = [v for v in complete_field(argument.value, limit=len(catalog())) if v != chosen]
+        elif target in (*EXPERIMENT_TEMPLATES, "iterate") and argument.name == "experiment_id":
+            values = experiment_ids(argument.value)
+        else:
+            return None
+        more = len(values) > MAX_COMPLETIONS
+        return Completion(values=values[:MAX_COMPLETIONS], total=None if more else len(values), has_more=more)
 
 
 def _register_resources(server: MCPServer[Runtime], live: dict[str, Runtime]) -> None:

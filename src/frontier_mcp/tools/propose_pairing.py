@@ -34,10 +34,11 @@ def register(server: MCPServer) -> None:
     async def propose_pairing(
         ctx: Context,
         include: Annotated[list[str] | None, Field(
-            description="Field ids the pair must contain (0, 1 or 2). Two ids fix the pair.",
+            description=("Fields the pair must contain (0, 1 or 2), by id or name in any case "
+                         "('random-matrix-theory' or 'Random matrix theory'). Two fix the pair."),
             max_length=2)] = None,
         exclude: Annotated[list[str] | None, Field(
-            description="Field ids never to use.", max_length=200)] = None,
+            description="Fields never to use (ids or names).", max_length=200)] = None,
         seed: Annotated[int | None, Field(description="Seed for a reproducible choice.", ge=0,
                                           le=2**63 - 1)] = None,
         allow_repeat: Annotated[bool, Field(
