@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
 
 from frontier_mcp.archive import Archive
 from frontier_mcp.pairing import catalog, choose_pair, complete_field, resolve_field
 from frontier_mcp.server import build_server
 from frontier_mcp.settings import load_settings
+from frontier_mcp.tools.record_result import LESSONS_SHOWN, clip
 from frontier_mcp.validate import normalized_hash
 
 from .test_validate import GOOD
@@ -142,3 +143,104 @@ async def test_experiment_templates_complete_ids(memory_client: Client) -> None:
 async def test_other_arguments_complete_to_nothing(memory_client: Client) -> None:
     ref = PromptReference(type="ref/prompt", name="translate")
     assert (await memory_client.complete(ref, {"name": "conjecture", "value": "a"})).completion.values == []
+
+
+# -- summaries that say when they are cut ---------------------------------------------------------
+
+LONG_LESSON = "Damping by the spectral gap helps on the Rosenbrock valley. " + "x" * 900 + " THE-END"
+LONG_NOTES = "Notes start here. " + "y" * 1500 + " NOTES-END"
+
+
+@pytest.fixture
+async def judged_client(tmp_path: Path) -> AsyncIterator[tuple[Client, Path]]:
+    """Experiment 1 (knot-theory x fluid-dynamics) has a verdict with long notes and lessons; experiment 2 is
+    its child without a verdict; job 'bench-quick-0000000001' was cancelled by an earlier server."""
+    home = tmp_path / "lab"
+    seed_experiments(home, 1)
+    archive = Archive(home / "state.db")
+    try:
+        archive.add_experiment(name="child", pairing_id=1, parent_id=1, source=GOOD + "\n// child\n",
+                               normalized_sha256=normalized_hash(GOOD + "\n// child\n"),
+                               statement="A child.", mechanism="Plain SGD.", prediction="Nothing.")
+        archive.add_verdict(1, verdict="inconclusive", benchmark_run_id=None, notes=LONG_NOTES,
+                            lessons=LONG_LESSON, evidence={})
+        archive.add_job("bench-quick-0000000001", "benchmark", 1, 40)
+        archive.update_job("bench-quick-0000000001", status="cancelled", done=3, message="cancelled")
+    finally:
+        archive.close()
+    async with Client(build_server(load_settings(home=home, environ={}))) as connected:
+        yield connected, home
+
+
+def test_clip_marks_a_cut() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("x" * 10, 10) == "x" * 10
+    cut = clip("abcdefghijkl", 10)
+    assert cut == "abcdefghi…" and len(cut) == 10
+
+
+async def test_propose_pairing_shows_lessons_cut_with_an_ellipsis(judged_client: tuple[Client, Path]) -> None:
+    client, _ = judged_client
+    result = await client.call_tool("propose_pairing", {"include": ["knot theory"], "seed": 3})
+    assert not result.is_error, text_of(result)
+    line = next(ln for ln in text_of(result).splitlines() if ln.startswith("- #1 "))
+    assert line.endswith("…") and "THE-END" not in line
+    assert LONG_LESSON[:200] in line
+    assert result.structured_content is not None
+    assert result.structured_content["lessons"][0]["lessons"] == LONG_LESSON
+
+
+async def test_experiment_text_cuts_notes_visibly_and_keeps_them_whole(judged_client: tuple[Client, Path]) -> None:
+    client, _ = judged_client
+    result = await client.call_tool("experiment", {"experiment_id": 1})
+    assert not result.is_error, text_of(result)
+    verdict_line = next(ln for ln in text_of(result).splitlines() if ln.startswith("Verdict:"))
+    assert "NOTES-END" not in verdict_line and "THE-END" not in verdict_line
+    assert verdict_line.count("…") == 2
+    assert result.structured_content is not None
+    assert result.structured_content["verdict"]["notes"] == LONG_NOTES
+    assert result.structured_content["verdict"]["lessons"] == LONG_LESSON
+
+
+async def test_a_relatives_lesson_is_cut_visibly(judged_client: tuple[Client, Path]) -> None:
+    client, _ = judged_client
+    result = await client.call_tool("experiment", {"experiment_id": 2})
+    assert not result.is_error, text_of(result)
+    line = next(ln for ln in text_of(result).splitlines() if "lesson of #1" in ln)
+    assert line.endswith("…")
+    assert result.structured_content is not None
+    shown = result.structured_content["relatives"]["lessons"][0]["lesson"]
+    assert shown == clip(LONG_LESSON, LESSONS_SHOWN)
+
+
+async def test_record_result_says_how_long_notes_and_lessons_may_be(memory_client: Client) -> None:
+    tool = next(t for t in (await memory_client.list_tools()).tools if t.name == "record_result")
+    properties = tool.input_schema["properties"]
+    assert properties["lessons"]["maxLength"] == 4000
+    assert "4000" in properties["lessons"]["description"] and "300" in properties["lessons"]["description"]
+    assert "8000" in properties["notes"]["description"] and "500" in properties["notes"]["description"]
+
+
+async def test_a_cancelled_job_says_so_once(judged_client: tuple[Client, Path]) -> None:
+    client, _ = judged_client
+    result = await client.call_tool("job_status", {"job_id": "bench-quick-0000000001", "wait_seconds": 0})
+    text = text_of(result)
+    assert "cancelled: cancelled" not in text
+    assert "cancelled: stopped after 3 of 40 harness runs" in text
+
+
+# -- resource errors -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("uri", ["frontier://experiments/999", "frontier://experiments/abc",
+                                 "frontier://sources/12x", "frontier://experiments/1.5"])
+async def test_a_missing_experiment_resource_says_what_to_do(memory_client: Client, uri: str) -> None:
+    with pytest.raises(MCPError) as caught:
+        await memory_client.read_resource(uri)
+    message = str(caught.value)
+    assert "Error creating resource" not in message
+    assert "see `history` for ids" in message
+
+
+async def test_an_experiment_resource_takes_a_hash(memory_client: Client) -> None:
+    read = await memory_client.read_resource("frontier://experiments/%2312")
+    assert '"id": 12' in read.contents[0].text  # type: ignore[union-attr]

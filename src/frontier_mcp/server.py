@@ -72,6 +72,15 @@ EXPERIMENT_TEMPLATES = ("frontier://experiments/{experiment_id}", "frontier://so
 MAX_COMPLETIONS = 100  # the most values a completion may carry (MCP spec)
 
 
+def experiment_id_of(text: str) -> int:
+    """The experiment id in a resource URI ("12" or "#12"); a ResourceError that says what an id is otherwise."""
+    digits = text.strip().removeprefix("#")
+    if not digits.isdigit():
+        raise ResourceError(f"{text!r} is not an experiment id: ids are whole numbers such as 12; "
+                            "see `history` for ids.")
+    return int(digits)
+
+
 def _register_completions(server: MCPServer[Runtime], live: dict[str, Runtime]) -> None:
     """Completions: field ids for research_brief's field_a/field_b, experiment ids for the experiment
     and source templates and the iterate prompt."""
@@ -136,7 +145,7 @@ def _register_resources(server: MCPServer[Runtime], live: dict[str, Runtime]) ->
     def experiment(experiment_id: str) -> str:
         """An experiment's archive record: conjecture, status, builds, benchmark reports, verdict."""
         def answer() -> str:
-            row = archive().require_experiment(int(experiment_id))
+            row = archive().require_experiment(experiment_id_of(experiment_id))
             row["builds"] = [{key: build[key] for key in ("id", "ok", "seconds", "errors", "warnings", "diagnostics")}
                              for build in archive().builds(row["id"])]
             row["benchmarks"] = [visible_report(r).model_dump(mode="json") for r in archive().benchmark_runs(row["id"])]
@@ -147,7 +156,7 @@ def _register_resources(server: MCPServer[Runtime], live: dict[str, Runtime]) ->
     @server.resource("frontier://sources/{experiment_id}", title="Optimizer source", mime_type="text/x-rust")
     def source(experiment_id: str) -> str:
         """The Rust source (optimizer.rs) of an experiment."""
-        return read(lambda: str(archive().require_experiment(int(experiment_id))["source"]))
+        return read(lambda: str(archive().require_experiment(experiment_id_of(experiment_id))["source"]))
 
     @server.resource("frontier://leaderboard", title="Leaderboard", mime_type="application/json")
     def leaderboard() -> str:

@@ -14,6 +14,7 @@ from ..archive import Archive, is_hidden, load_report, visible_report
 from ..render.text import compact, experiment_text
 from ._common import hints, reply, runtime
 from ._errors import archive_errors
+from .record_result import LESSONS_SHOWN, NOTES_SHOWN, clip
 
 
 class ExperimentDetail(BaseModel):
@@ -108,15 +109,29 @@ def _experiment(archive: Archive, experiment_id: int, include_source: bool, incl
     verdict = archive.verdict(experiment_id)
     if verdict is not None:
         verdict = {k: v for k, v in verdict.items() if k != "evidence"}
+    relatives = archive.relatives(experiment_id)
+    relatives["lessons"] = [{**r, "lesson": shown_lesson(archive, r["id"], r["lesson"])} for r in relatives["lessons"]]
     detail = ExperimentDetail(
         id=row["id"], name=row["name"], status=row["status"], field_a=row["field_a"], field_b=row["field_b"],
         pairing_id=row["pairing_id"], parent_id=row["parent_id"], lineage=archive.lineage(experiment_id),
         children=archive.children(experiment_id), statement=row["statement"], mechanism=row["mechanism"],
         prediction=row["prediction"], source_sha256=row["source_sha256"],
         source=row["source"] if include_source else None, last_build=build, benchmarks=benchmarks,
-        parent_diff=parent_diff, vs_parent=vs_parent, verdict=verdict, relatives=dict(archive.relatives(experiment_id)),
+        parent_diff=parent_diff, vs_parent=vs_parent, verdict=verdict, relatives=dict(relatives),
         ablations=[{"suite": a["suite"], "switch": a["switch"], "mattered": bool(a["mattered"]),
                     "geomean_ratio": a["geomean_ratio"],
                     "worse_without_it": json.loads(a["summary"])["worse_without_it"]}
                    for a in archive.ablations(experiment_id)])
-    return reply(detail, experiment_text(detail, reports, include_source))
+    # The text shows the start of the notes and lessons, cut visibly; the structured result has them whole.
+    shown = detail if verdict is None else detail.model_copy(update={"verdict": {
+        **verdict, "notes": clip(verdict["notes"], NOTES_SHOWN), "lessons": clip(verdict["lessons"], NOTES_SHOWN)}})
+    return reply(detail, experiment_text(shown, reports, include_source))
+
+
+def shown_lesson(archive: Archive, experiment_id: int, lesson: str) -> str:
+    """A relative's lesson as shown: the archive's listing cuts it at LESSONS_SHOWN characters without a
+    mark, so a lesson that long is read whole and cut with an ellipsis if it was longer."""
+    if len(lesson) < LESSONS_SHOWN:
+        return lesson
+    full = archive.verdict(experiment_id)
+    return clip(full["lessons"] if full else lesson, LESSONS_SHOWN)

@@ -32,12 +32,19 @@ def register(server: MCPServer) -> None:
         job = rt.jobs.get(job_id)
         if job is None:
             with archive_errors():
-                return describe(_from_archive(rt, job_id))
+                return describe(said_once(_from_archive(rt, job_id)))
         if cancel:
             rt.jobs.cancel(job)
             await rt.jobs.wait(job, 10)
-            return describe(job)
+            return describe(said_once(job))
         return await wait_and_describe(rt, ctx, job, wait_seconds)
+
+
+def said_once(job: Job) -> Job:
+    """A cancelled job's message repeats its status ("cancelled: cancelled"): say instead how far it got."""
+    if job.status == "cancelled" and job.message in ("", "cancelled") and not job.error:
+        job.message = (f"stopped after {job.done} of {job.total} harness runs; nothing partial was archived")
+    return job
 
 
 def _from_archive(rt: Runtime, job_id: str) -> Job:

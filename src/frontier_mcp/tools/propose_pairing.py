@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ..pairing import FieldCard, NoPairLeft, catalog, choose_pair
 from ._common import fail, hints, reply, runtime
 from ._errors import archive_errors
+from .record_result import LESSONS_SHOWN, clip
 
 
 class Lesson(BaseModel):
@@ -25,7 +26,7 @@ class PairingResult(BaseModel):
     field_a: FieldCard
     field_b: FieldCard
     times_pair_tried_before: int
-    lessons: list[Lesson] = Field(description="lessons recorded by earlier experiments on either field")
+    lessons: list[Lesson] = Field(description="lessons recorded by earlier experiments on either field (in full)")
     next_step: str
 
 
@@ -70,7 +71,7 @@ def register(server: MCPServer) -> None:
                         + f"\nOptimization angle: {card.optimization_angle}")
         if lessons:
             text.append("\nLessons from earlier experiments on these fields:")
-            text += [f"- #{lesson.experiment_id} {lesson.name} ({lesson.verdict}): {lesson.lessons[:300]}"
+            text += [f"- #{lesson.experiment_id} {lesson.name} ({lesson.verdict}): {clip(lesson.lessons, LESSONS_SHOWN)}"
                      for lesson in lessons]
         text.append("\n" + result.next_step)
         return reply(result, "\n".join(text))

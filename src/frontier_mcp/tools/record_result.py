@@ -19,6 +19,19 @@ from ._common import fail, hints, reply, runtime
 
 Verdict = Literal["win", "loss", "tie", "mixed", "inconclusive", "broken"]
 
+# How long notes and lessons may be, and how much of them the text views show (cut with an ellipsis):
+# later pairings of the same fields and an experiment's relatives see a lesson's first LESSONS_SHOWN
+# characters, `experiment` shows the first NOTES_SHOWN of its own notes and lessons in its text and
+# all of them in its structured result.
+NOTES_MAX, LESSONS_MAX = 8000, 4000
+LESSONS_SHOWN, NOTES_SHOWN = 300, 500
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` whole if it fits in `limit` characters, else its start and an ellipsis (limit characters in all)."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 # A claim of a win needs a suite built for claims (one with a hidden holdout), not one built for iterating.
 WIN_SUITE = "standard"
 
@@ -153,10 +166,14 @@ def register(server: MCPServer) -> None:
         verdict: Annotated[Verdict, Field(
             description="win / loss / tie / mixed against the baselines, inconclusive, or broken (did not "
                         "compile or run). A win is refused unless the 'standard' suite measured one.")],
-        notes: Annotated[str, Field(description="What happened, in your words: which problems, which numbers.",
-                                    max_length=8000)] = "",
-        lessons: Annotated[str, Field(description="What the next conjecture should learn from this one: "
-                                      "shown to later pairings of the same fields.", max_length=4000)] = "",
+        notes: Annotated[str, Field(description=(
+            f"What happened, in your words: which problems, which numbers. Up to {NOTES_MAX} characters; "
+            f"experiment's text shows the first {NOTES_SHOWN}, its structured result all."),
+            max_length=NOTES_MAX)] = "",
+        lessons: Annotated[str, Field(description=(
+            "What the next conjecture should learn from this one: shown to later pairings of the same fields "
+            f"and to relatives. Up to {LESSONS_MAX} characters; those views show the first {LESSONS_SHOWN}, so "
+            "put the point first."), max_length=LESSONS_MAX)] = "",
         classes: Annotated[list[Literal["smooth", "multimodal", "stochastic", "neural"]] | None, Field(
             description="Scope a 'win' to these problem classes (e.g. ['smooth']) when the candidate won them but "
                         "not the whole suite; each needs its own standard win and holdout gate. Empty: the "
