@@ -3,6 +3,8 @@ say what to do. The server runs in memory (no cargo, no benchmark), so these are
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,8 @@ from mcp_types import PromptReference, ResourceTemplateReference
 
 from frontier_mcp.archive import Archive
 from frontier_mcp.pairing import catalog, choose_pair, complete_field, resolve_field
+from frontier_mcp.protocol.judging import _summary
+from frontier_mcp.protocol.tuning import _trial_row
 from frontier_mcp.server import build_server
 from frontier_mcp.settings import load_settings
 from frontier_mcp.tools.record_result import LESSONS_SHOWN, clip
@@ -244,3 +248,47 @@ async def test_a_missing_experiment_resource_says_what_to_do(memory_client: Clie
 async def test_an_experiment_resource_takes_a_hash(memory_client: Client) -> None:
     read = await memory_client.read_resource("frontier://experiments/%2312")
     assert '"id": 12' in read.contents[0].text  # type: ignore[union-attr]
+
+
+# -- evals_per_step ---------------------------------------------------------------------------------
+
+BENCH = Path(__file__).resolve().parents[1] / "rust_scaffold" / "target" / "release" / "frontier-bench"
+
+
+def trial(record: dict[str, Any], lr: float = 0.01) -> dict[str, Any]:
+    run = {"phase": "eval", "problem": "rosenbrock-10", "optimizer": "candidate", "lr": lr, "seed": 1}
+    return _trial_row(run, {"final_loss": 1.0, "best_loss": 1.0, **record})
+
+
+def test_a_gradient_only_optimizer_reads_one_eval_a_step_even_when_runs_diverge() -> None:
+    # What frontier-bench reports (measured): 50 clean steps = 50 gradients; a run whose loss went bad
+    # after step 1 = 2 gradients (step 2's was spent finding it) with steps_done 1.
+    clean = trial({"steps_done": 50, "grad_evals": 50, "loss_evals": 0})
+    blown = trial({"steps_done": 1, "grad_evals": 2, "loss_evals": 0, "diverged": True})
+    panicked = trial({"steps_done": 7, "grad_evals": 8, "loss_evals": 0, "diverged": True,
+                      "error": "panicked at optimizer.rs:3:5"})
+    summary = _summary("candidate", [clean, blown, blown, panicked])
+    assert summary.evals_per_step == 1.0
+
+
+def test_oracle_calls_still_count() -> None:
+    # One extra loss and one extra gradient a step: 3 evaluations a step.
+    rows = [trial({"steps_done": 40, "grad_evals": 80, "loss_evals": 40}) for _ in range(3)]
+    assert _summary("candidate", rows).evals_per_step == 3.0
+    assert _summary("candidate", [trial({"steps_done": 1, "grad_evals": 2, "loss_evals": 0,
+                                         "diverged": True})]).evals_per_step is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BENCH.exists(), reason="the harness is not built")
+def test_the_harness_counts_a_diverged_runs_last_gradient() -> None:
+    """The premise of the filter above, from the built harness itself: if it changes, so can the filter."""
+    plan = ("id=a optimizer=sgd problem=rosenbrock-10 lr=0.0001 seed=1 steps=20 curve_points=5\n"
+            "id=b optimizer=sgd problem=rosenbrock-10 lr=10 seed=1 steps=20 curve_points=5\n")
+    done = subprocess.run([str(BENCH), "run"], input=plan, capture_output=True, text=True, timeout=60, check=True)
+    records = {r["id"]: r for r in map(json.loads, done.stdout.splitlines())}
+    assert (records["a"]["steps_done"], records["a"]["grad_evals"]) == (20, 20)
+    assert records["b"]["diverged"] and records["b"]["grad_evals"] == records["b"]["steps_done"] + 1
+    rows = [_trial_row({"phase": "eval", "problem": "rosenbrock-10", "optimizer": "sgd", "lr": 1.0, "seed": 1},
+                       records[k]) for k in ("a", "b", "b")]
+    assert _summary("sgd", rows).evals_per_step == 1.0

@@ -21,7 +21,7 @@ def _summary(optimizer: str, rows: list[dict[str, Any]]) -> OptimizerSummary:
     best = [stats.floored(r["best_loss"]) for r in rows]
     accuracies = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
     times = [r["ns_per_step"] for r in rows if r.get("ns_per_step")]
-    evals = [r["oracle_evals"] / r["steps_done"] for r in rows if r.get("steps_done")]
+    evals = evals_per_step(rows)
 
     return OptimizerSummary(
         optimizer=optimizer, lr=rows[0]["lr"] if rows else math.nan, knobs=rows[0].get("knobs") or {} if rows else {},
@@ -31,6 +31,17 @@ def _summary(optimizer: str, rows: list[dict[str, Any]]) -> OptimizerSummary:
         median_test_accuracy=stats.median(accuracies) if accuracies else None,
         ns_per_step=stats.median(times) if times else None,
         evals_per_step=stats.median(evals) if evals else None)
+
+
+def evals_per_step(rows: list[dict[str, Any]]) -> list[float]:
+    """Oracle evaluations per completed step, one value per run that ended cleanly.
+
+    The harness counts step t's gradient before the step runs; a run that stops inside step t (its loss
+    went bad, the optimizer panicked or changed the tensors) has that gradient, and any oracle calls of
+    the failed step, counted while steps_done stays t-1: a plain gradient-only optimizer that diverges at
+    step 2 reads 2 evaluations a step. So runs that diverged or failed are not counted here."""
+    return [r["oracle_evals"] / r["steps_done"] for r in rows
+            if r.get("steps_done") and not r.get("diverged") and not r.get("error")]
 
 
 def _median_curve(rows: list[dict[str, Any]], points: int) -> list[list[float | None]]:
