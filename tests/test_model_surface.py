@@ -17,6 +17,7 @@ from frontier_mcp.archive import Archive
 from frontier_mcp.pairing import catalog, choose_pair, complete_field, resolve_field
 from frontier_mcp.protocol.judging import _summary
 from frontier_mcp.protocol.tuning import _trial_row
+from frontier_mcp.scaffold import Lab
 from frontier_mcp.server import build_server
 from frontier_mcp.settings import load_settings
 from frontier_mcp.tools.record_result import LESSONS_SHOWN, clip
@@ -252,7 +253,6 @@ async def test_an_experiment_resource_takes_a_hash(memory_client: Client) -> Non
 
 # -- evals_per_step ---------------------------------------------------------------------------------
 
-BENCH = Path(__file__).resolve().parents[1] / "rust_scaffold" / "target" / "release" / "frontier-bench"
 
 
 def trial(record: dict[str, Any], lr: float = 0.01) -> dict[str, Any]:
@@ -280,12 +280,13 @@ def test_oracle_calls_still_count() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not BENCH.exists(), reason="the harness is not built")
-def test_the_harness_counts_a_diverged_runs_last_gradient() -> None:
-    """The premise of the filter above, from the built harness itself: if it changes, so can the filter."""
+def test_the_harness_counts_a_diverged_runs_last_gradient(lab_home: Path) -> None:
+    """The premise of the filter above, from the lab's harness itself: if it changes, so can the filter."""
+    bench = Lab(lab_home).harness()
+    assert bench is not None
     plan = ("id=a optimizer=sgd problem=rosenbrock-10 lr=0.0001 seed=1 steps=20 curve_points=5\n"
             "id=b optimizer=sgd problem=rosenbrock-10 lr=10 seed=1 steps=20 curve_points=5\n")
-    done = subprocess.run([str(BENCH), "run"], input=plan, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run([str(bench), "run"], input=plan, capture_output=True, text=True, timeout=60, check=True)
     records = {r["id"]: r for r in map(json.loads, done.stdout.splitlines())}
     assert (records["a"]["steps_done"], records["a"]["grad_evals"]) == (20, 20)
     assert records["b"]["diverged"] and records["b"]["grad_evals"] == records["b"]["steps_done"] + 1
