@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the Rust harness's run loop (issue 17; docs/mutation.md, "The Rust runner").
 #
-#   scripts/mutants_rust.sh                 # every mutant of crates/bench/src/runner.rs (~50 min, 1 job)
+#   scripts/mutants_rust.sh                 # every mutant of crates/bench/src/runner.rs (40-60 min, 1 job)
 #   MUTANTS_JOBS=2 scripts/mutants_rust.sh  # two builds/tests at once (needs ~2 free cores)
 #   scripts/mutants_rust.sh --list          # extra arguments go to cargo-mutants (e.g. --list, -F REGEX)
 #

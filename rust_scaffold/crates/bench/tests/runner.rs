@@ -116,8 +116,8 @@ fn a_non_finite_step_loss_between_curve_points_diverges() {
             assert_eq!((r.steps_done, r.grad_evals), (3, 4), "{what}");
             assert_eq!(r.final_loss, None, "{what}");
             assert_eq!(r.curve, vec![(0, 1.0)], "{what}");
-            // Without data the step losses count for the best loss (1, 1, 2, 3); with data only the
-            // full losses on the curve do.
+            // Without data the steps' losses (1, 2, 3) count for the best loss; with data only the
+            // full losses do (the initial 1).
             assert_eq!(r.best_loss, Some(1.0), "{what}");
             assert_eq!((r.train_accuracy, r.test_accuracy), (None, None), "{what}");
             let j = json(&r, args);
