@@ -7,6 +7,7 @@
 use crate::data::Dataset;
 use crate::relabel::Relabel;
 use crate::Problem;
+use nn::dot;
 use frontier_core::{Rng, Tensor};
 
 const L2: f64 = 1e-4;
@@ -72,28 +73,6 @@ fn log_softmax_inplace(z: &mut [f64], to_probs: bool) -> f64 {
 #[inline]
 fn tanh(x: f64) -> f64 {
     1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
-}
-
-/// Dot product with four partial sums (fixed order, so deterministic; vectorizes).
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 4];
-    let ca = a.chunks_exact(4);
-    let cb = b.chunks_exact(4);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        acc[0] += x[0] * y[0];
-        acc[1] += x[1] * y[1];
-        acc[2] += x[2] * y[2];
-        acc[3] += x[3] * y[3];
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 /// y += alpha * x
