@@ -275,8 +275,9 @@ def performance_profile(costs: dict[str, list[float]], taus: Sequence[float]) ->
     best = [min(costs[s][p] for s in solvers) for p in range(problems)]
     profile: dict[str, dict[str, float]] = {}
     for solver in solvers:
+        # A problem no solver solved (best = inf) counts for none of them, as in Dolan and Moré.
         ratios = [costs[solver][p] / best[p] if math.isfinite(best[p]) and best[p] > 0 else
-                  (1.0 if costs[solver][p] == best[p] else math.inf) for p in range(problems)]
+                  (1.0 if costs[solver][p] == best[p] == 0 else math.inf) for p in range(problems)]
         profile[solver] = {f"{tau:g}": sum(r <= tau for r in ratios) / problems if problems else 0.0
                            for tau in taus}
     return profile
