@@ -7,21 +7,27 @@ in a table of its own, which labs at versions 1-3 lack; a plain ordered list kee
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from typing import Any, Protocol
 
-import sqlite_utils
+
+class Executes(Protocol):
+    """What a migration needs of a connection (sqlite3's, the store's Database, sqlite-utils')."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> sqlite3.Cursor: ...
 
 # Suites whose problems the model never sees (protocol.SUITES[...].hidden): kept out of the listings.
 HIDDEN_SUITES = ("holdout", "holdout-neural")
 HIDDEN_SQL = ", ".join(f"'{name}'" for name in HIDDEN_SUITES)
 
 
-def _run(db: sqlite_utils.Database, *statements: str) -> None:
+def _run(db: Executes, *statements: str) -> None:
     for statement in statements:
         db.execute(statement)
 
 
-def create_tables(db: sqlite_utils.Database) -> None:
+def create_tables(db: Executes) -> None:
     """1: pairings, sources, experiments, builds, jobs, benchmark runs, trials, verdicts."""
     _run(db, """
     CREATE TABLE pairings (
@@ -125,7 +131,7 @@ def create_tables(db: sqlite_utils.Database) -> None:
     )""")
 
 
-def add_leader(db: sqlite_utils.Database) -> None:
+def add_leader(db: Executes) -> None:
     """2: listings that stay fast at 100,000 experiments: each experiment's best visible ratio is
     kept as it is written (experiments.best_ratio overall, leader per suite), not regrouped per query."""
     _run(db, "ALTER TABLE experiments ADD COLUMN best_ratio REAL", """
@@ -142,7 +148,7 @@ def add_leader(db: sqlite_utils.Database) -> None:
     rebuild_leader(db)
 
 
-def add_ablations(db: sqlite_utils.Database) -> None:
+def add_ablations(db: Executes) -> None:
     """3: ablations: a candidate benchmarked with one declared mechanism switched off."""
     _run(db, """
     CREATE TABLE ablations (
@@ -158,7 +164,7 @@ def add_ablations(db: sqlite_utils.Database) -> None:
     )""", "CREATE INDEX idx_ablations_experiment ON ablations(experiment_id)")
 
 
-def add_claim_tests(db: sqlite_utils.Database) -> None:
+def add_claim_tests(db: Executes) -> None:
     """4: claim_tests: every claim of a win tested against the lab's online error control (LORD++)."""
     _run(db, """
     CREATE TABLE claim_tests (
@@ -172,7 +178,7 @@ def add_claim_tests(db: sqlite_utils.Database) -> None:
     )""", "CREATE INDEX idx_claim_tests_experiment ON claim_tests(experiment_id)")
 
 
-def add_listing_indexes(db: sqlite_utils.Database) -> None:
+def add_listing_indexes(db: Executes) -> None:
     """5: every listing stays an index search at 100,000 experiments (tests/test_query_plans.py checks
     each query's plan): `history`'s duplicate_of looks experiments up by source, job_status its runs
     by job, the holdout gate the hidden runs by time, propose_pairing the lessons by field, newest first."""
@@ -190,7 +196,7 @@ def add_listing_indexes(db: sqlite_utils.Database) -> None:
          "CREATE INDEX idx_verdicts_created ON verdicts(created_at)")
 
 
-def add_pair_stats(db: sqlite_utils.Database) -> None:
+def add_pair_stats(db: Executes) -> None:
     """6: pair_stats: per unordered pair of fields, the counts `propose_pairing` and `pairings` list
     (kept by the store's writes, like `leader`), so neither aggregates every pairing on each call."""
     _run(db, """
@@ -206,12 +212,12 @@ def add_pair_stats(db: sqlite_utils.Database) -> None:
     rebuild_pair_stats(db)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [create_tables, add_leader, add_ablations,
+MIGRATIONS: list[Callable[[Executes], None]] = [create_tables, add_leader, add_ablations,
                                                             add_claim_tests, add_listing_indexes, add_pair_stats]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def rebuild_leader(db: sqlite_utils.Database) -> None:
+def rebuild_leader(db: Executes) -> None:
     """Derive the listings' denormalized columns from benchmark_runs."""
     _run(db, "DELETE FROM leader",
          f"""INSERT INTO leader SELECT experiment_id, suite, MIN(geomean_ratio) FROM benchmark_runs
@@ -220,7 +226,7 @@ def rebuild_leader(db: sqlite_utils.Database) -> None:
          "(SELECT MIN(best_ratio) FROM leader l WHERE l.experiment_id = experiments.id)")
 
 
-def rebuild_pair_stats(db: sqlite_utils.Database) -> None:
+def rebuild_pair_stats(db: Executes) -> None:
     """Derive pair_stats from pairings, experiments, verdicts and the visible benchmark runs."""
     _run(db, "DELETE FROM pair_stats", f"""
     INSERT INTO pair_stats (pair_key, proposed, experiments, wins, failures, best_ratio, last_proposed)
@@ -237,11 +243,11 @@ def rebuild_pair_stats(db: sqlite_utils.Database) -> None:
     GROUP BY p.pair_key""")
 
 
-def version(db: sqlite_utils.Database) -> int:
+def version(db: Executes) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> list[str]:
+def migrate(db: Executes, target: int = SCHEMA_VERSION) -> list[str]:
     """Apply the migrations from the lab's version up to `target`, inside the caller's transaction;
     the names of those applied. A lab newer than this code is the caller's to refuse."""
     applied = []
