@@ -25,6 +25,7 @@ from .runtime import Runtime
 from .settings import Settings
 from .tools import ALL_TOOLS
 from .tools.benchmark import REPORT_SCHEMA_URI, report_schema
+from .tools.ui import APP_MIME_TYPE, EXPERIMENT_VERDICT_URI, apps_extension
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
 
     server: MCPServer[Runtime] = MCPServer(
         "frontier-mcp", title="frontier-mcp: automated optimizer research", instructions=INSTRUCTIONS,
-        version=__version__, lifespan=lifespan)
+        version=__version__, lifespan=lifespan, extensions=[apps_extension()])
     for register in ALL_TOOLS:
         register(server)
     _register_resources(server, live)
@@ -68,7 +69,8 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
     return server
 
 
-EXPERIMENT_TEMPLATES = ("frontier://experiments/{experiment_id}", "frontier://sources/{experiment_id}")
+EXPERIMENT_TEMPLATES = ("frontier://experiments/{experiment_id}", "frontier://sources/{experiment_id}",
+                        EXPERIMENT_VERDICT_URI)
 MAX_COMPLETIONS = 100  # the most values a completion may carry (MCP spec)
 
 
@@ -157,6 +159,14 @@ def _register_resources(server: MCPServer[Runtime], live: dict[str, Runtime]) ->
     def source(experiment_id: str) -> str:
         """The Rust source (optimizer.rs) of an experiment."""
         return read(lambda: str(archive().require_experiment(experiment_id_of(experiment_id))["source"]))
+
+    @server.resource(EXPERIMENT_VERDICT_URI, title="Inline verdict of an experiment", mime_type=APP_MIME_TYPE)
+    def experiment_verdict(experiment_id: str) -> str:
+        """The MCP Apps view of an experiment's latest visible benchmark with its recorded verdict already in it
+        (the view benchmark, job_status and experiment link, rendered for one experiment: no host needed)."""
+        from .render.app import experiment_document
+
+        return read(lambda: experiment_document(archive(), experiment_id_of(experiment_id)))
 
     @server.resource("frontier://leaderboard", title="Leaderboard", mime_type="application/json")
     def leaderboard() -> str:

@@ -50,6 +50,18 @@ def best_of(problem: ProblemResult) -> OptimizerSummary | None:
     return next((b for b in problem.baselines if b.optimizer == problem.best_baseline), None)
 
 
+def problem_plots(report: BenchmarkReport) -> list[Markup]:
+    """Per problem, the candidate's median loss curve (solid) against its best tuned baseline's (dashed)."""
+    plots = []
+    for p in report.problems:
+        best, base = best_of(p), p.best_baseline
+        plots.append(loss_plot([
+            Series(f"candidate (lr {fmt(p.candidate.lr)})", p.curves.get("candidate", []), CANDIDATE_COLOR),
+            Series(f"{base} (lr {fmt(best.lr if best else None)})", p.curves.get(base, []), BASELINE_COLOR, True),
+        ], title=f"{p.problem}: ratio {fmt(p.ratio)}, {p.outcome}"))
+    return plots
+
+
 @dataclass
 class RunView:
     row: dict[str, Any]
@@ -66,12 +78,7 @@ def _run_view(row: dict[str, Any]) -> RunView:
     if view.hidden:
         return view
     view.problems = [(p, best_of(p)) for p in report.problems]
-    for p, best in view.problems:
-        base = p.best_baseline
-        view.plots.append(loss_plot([
-            Series(f"candidate (lr {fmt(p.candidate.lr)})", p.curves.get("candidate", []), CANDIDATE_COLOR),
-            Series(f"{base} (lr {fmt(best.lr if best else None)})", p.curves.get(base, []), BASELINE_COLOR, True),
-        ], title=f"{p.problem}: ratio {fmt(p.ratio)}, {p.outcome}"))
+    view.plots = problem_plots(report)
     provenance = report.provenance or json.loads(row.get("provenance") or "{}")
     view.provenance = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in provenance.items()}
     return view

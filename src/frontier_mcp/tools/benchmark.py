@@ -25,6 +25,7 @@ from ..protocol.suites import VisibleSuite
 from ..render.text import render_table
 from ..runtime import Runtime
 from ._common import fail, harness_for, hints, reply, require_built, runtime
+from .ui import UI_META, with_verdict
 
 
 class BenchmarkStatus(BaseModel):
@@ -200,7 +201,7 @@ DESCRIPTION = (
 
 def register(server: MCPServer) -> None:
     @server.tool(name="benchmark", title="Benchmark the optimizer", description=DESCRIPTION,
-                 annotations=hints(read_only=False))
+                 annotations=hints(read_only=False), meta=UI_META)
     async def benchmark_tool(
         ctx: Context,
         experiment_id: Annotated[int, Field(description="A compiled experiment.", ge=1)],
@@ -218,9 +219,10 @@ def register(server: MCPServer) -> None:
                        f"more, write a child experiment (parent_id={experiment_id}). `ablate` still works on it.")
         for job in rt.jobs.jobs.values():
             if job.kind == f"bench-{suite}" and job.experiment_id == experiment_id and job.status == "running":
-                return await wait_and_describe(rt, ctx, job, wait_seconds or rt.settings.wait_seconds)
+                described = await wait_and_describe(rt, ctx, job, wait_seconds or rt.settings.wait_seconds)
+                return with_verdict(ctx, described)
         total = runs_per_optimizer(SUITES[suite])
         job = rt.jobs.start(f"bench-{suite}", experiment_id, total,
                             lambda job: run_benchmark_job(rt, job, experiment, suite))
         wait = rt.settings.wait_seconds if wait_seconds is None else wait_seconds
-        return await wait_and_describe(rt, ctx, job, wait)
+        return with_verdict(ctx, await wait_and_describe(rt, ctx, job, wait))

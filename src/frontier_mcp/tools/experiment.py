@@ -15,6 +15,7 @@ from ..render.text import compact, experiment_text
 from ._common import hints, reply, runtime
 from ._errors import archive_errors
 from .record_result import LESSONS_SHOWN, NOTES_SHOWN, clip
+from .ui import UI_META, with_verdict
 
 
 class ExperimentDetail(BaseModel):
@@ -75,7 +76,7 @@ def ratios_vs(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[
 
 
 def register(server: MCPServer) -> None:
-    @server.tool(title="Experiment details", annotations=hints(read_only=True, idempotent=True))
+    @server.tool(title="Experiment details", annotations=hints(read_only=True, idempotent=True), meta=UI_META)
     async def experiment(
         ctx: Context,
         experiment_id: Annotated[int, Field(description="The experiment to show.", ge=1)],
@@ -87,7 +88,14 @@ def register(server: MCPServer) -> None:
         """Everything the archive holds on one experiment: conjecture, lineage (parent chain, children), the source diff against its parent and how each problem's loss ratio changed, the last build's diagnostics, every benchmark run's per-problem numbers (full reports with curves on request), and the verdict. Read-only. The source is also at resource frontier://sources/{experiment_id}."""
         rt = runtime(ctx)
         with archive_errors():
-            return _experiment(rt.archive, experiment_id, include_source, include_reports)
+            result = _experiment(rt.archive, experiment_id, include_source, include_reports)
+            return with_verdict(ctx, result, lambda: _verdict_view(rt.archive, experiment_id))
+
+
+def _verdict_view(archive: Archive, experiment_id: int) -> str | None:
+    from ..render.app import fragment_for_experiment
+
+    return fragment_for_experiment(archive, experiment_id)
 
 
 def _experiment(archive: Archive, experiment_id: int, include_source: bool, include_reports: bool) -> CallToolResult:

@@ -15,10 +15,11 @@ from ..runtime import Runtime
 from ._common import fail, hints, runtime
 from ._errors import archive_errors
 from .benchmark import BenchmarkStatus, BenchmarkStatusWire, describe, wait_and_describe
+from .ui import UI_META, with_verdict
 
 
 def register(server: MCPServer) -> None:
-    @server.tool(title="Wait on or cancel a job", annotations=hints(read_only=False, idempotent=True))
+    @server.tool(title="Wait on or cancel a job", annotations=hints(read_only=False, idempotent=True), meta=UI_META)
     async def job_status(
         ctx: Context,
         job_id: Annotated[str, Field(description="The job id returned by benchmark or ablate.", min_length=1,
@@ -32,12 +33,12 @@ def register(server: MCPServer) -> None:
         job = rt.jobs.get(job_id)
         if job is None:
             with archive_errors():
-                return describe(said_once(_from_archive(rt, job_id)))
+                return with_verdict(ctx, describe(said_once(_from_archive(rt, job_id))))
         if cancel:
             rt.jobs.cancel(job)
             await rt.jobs.wait(job, 10)
             return describe(said_once(job))
-        return await wait_and_describe(rt, ctx, job, wait_seconds)
+        return with_verdict(ctx, await wait_and_describe(rt, ctx, job, wait_seconds))
 
 
 def said_once(job: Job) -> Job:
