@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -388,3 +390,45 @@ def test_performance_profiles_count_problems_within_each_factor_of_the_best() ->
         "a": {"1": 0.5, "1e+09": 0.5}, "b": {"1": 0.0, "1e+09": 0.0}}
     assert stats.performance_profile({"a": []}, (1,)) == {"a": {"1": 0.0}}
     assert stats.performance_profile({}, (1,)) == {}
+
+
+# --- the lab-wide claim test (LORD++) on a real archive ------------------------------------------
+
+def test_a_claim_spends_the_next_lab_wide_level_and_a_discovery_earns_the_next_one_more(tmp_path: Path) -> None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from frontier_mcp.archive import Archive
+    from frontier_mcp.tools.record_result import Claim, spend_claim_test
+
+    archive = Archive(tmp_path / "state.db")
+    pairing = archive.add_pairing("p-adic-analysis", "fluid-dynamics", seed=1)
+    ids = [archive.add_experiment(name=f"e{i}", pairing_id=pairing, parent_id=None, source=f"fn e{i}() {{}}",
+                                  normalized_sha256=f"n{i}", statement="s" * 12, mechanism="m" * 12,
+                                  prediction="p" * 12)[0] for i in range(4)]
+    rt = SimpleNamespace(settings=SimpleNamespace(fdr_alpha=0.05), archive=archive)
+
+    def tests_spent() -> list[tuple[float, float, int]]:
+        return [(r["p_value"], r["level"], r["discovery"]) for r in archive.query(
+            "SELECT p_value, level, discovery FROM claim_tests ORDER BY id")]
+
+    first_level = lord_level(1, [], 0.05)            # 0.00134: 2^-10 reaches it, 2^-9 does not
+    assert stats.pairs_needed(first_level) == 10
+    # Too few untied pairs to reach the level even if all favour the candidate: refused, nothing spent.
+    with pytest.raises(ToolError, match=r"rests on 9 untied \(problem, seed\) pairs.*level of the next claim is "
+                                        r"0\.00134.*at least 10 are needed"):
+        spend_claim_test(rt, ids[0], Claim(scope="all", p_value=1e-9, pairs=9), "win")
+    assert tests_spent() == []
+    # Enough pairs, p below the level: a discovery at test 1, at exactly that level.
+    found = spend_claim_test(rt, ids[0], Claim(scope="smooth", p_value=first_level, pairs=10), "win")
+    assert found == {"test": 1, "level": first_level, "p_value": first_level, "discovery": True,
+                     "fdr_alpha": 0.05, "scope": "smooth"}
+    # Test 2 earns from the discovery at 1; a p-value above it is refused, and the test is still spent.
+    second_level = lord_level(2, [1], 0.05)
+    assert second_level > lord_level(2, [], 0.05)
+    with pytest.raises(ToolError, match=r"pooled p-value 0\.5 is above the lab-wide level .* of test 2"):
+        spend_claim_test(rt, ids[1], Claim(scope="all", p_value=0.5, pairs=200), "win")
+    assert tests_spent() == [(first_level, first_level, 1), (0.5, pytest.approx(second_level), 0)]
+    # Test 3 sees one discovery (at 1) and one spent miss (at 2).
+    third = spend_claim_test(rt, ids[2], Claim(scope="all", p_value=1e-6, pairs=200), "win")
+    assert third["test"] == 3 and third["level"] == pytest.approx(lord_level(3, [1], 0.05)) and third["discovery"]
+    assert archive.next_claim_position() == (4, [1, 3])
