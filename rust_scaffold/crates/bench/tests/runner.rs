@@ -126,6 +126,57 @@ fn a_non_finite_step_loss_between_curve_points_diverges() {
     }
 }
 
+/// x is 1 except after step 4, where it jumps far above the loss limit (1e3 x the initial loss 1).
+fn spike_at_4(t: u64) -> f64 {
+    if t == 4 {
+        1e7
+    } else {
+        1.0
+    }
+}
+
+/// x is 1 except after step 4, where it is NaN.
+fn nan_at_4(t: u64) -> f64 {
+    if t == 4 {
+        f64::NAN
+    } else {
+        1.0
+    }
+}
+
+/// The server asks tuning runs for two curve points (the start and the end: only their final loss is
+/// read), evaluation runs for 40. A tuning run that blows up between those two points and comes back
+/// before the end (a finite loss above the limit, or NaN parameters, for one step) is still a
+/// divergence, at the same step as with 40 points: the harness checks every step's loss and
+/// parameters, not only the curve's points. (Step 4 is no point of `curve_steps(100, 40)`.)
+#[test]
+fn a_tuning_run_that_diverges_between_its_two_curve_points_is_a_divergence() {
+    assert!(!frontier_bench::plan::curve_steps(100, 40).contains(&4));
+    for data in [false, true] {
+        for (walk_to, name) in [(spike_at_4 as fn(u64) -> f64, "spike"), (nan_at_4, "nan")] {
+            let toy = Toy { data, ..TOY };
+            let run = |points: usize| {
+                run_with(&toy, &move || Box::new(Walk(walk_to)), &format!("steps=100 curve_points={points}"))
+            };
+            let (tuning, evaluation) = (run(2), run(40));
+            let what = format!("{name} data={data}: {tuning:?}");
+            assert!(tuning.diverged && tuning.error.is_none(), "{what}");
+            assert_eq!(tuning.final_loss, None, "{what}");
+            // The spike shows in the loss of step 5 (evaluated at x = 1e7); NaN parameters right after step 4.
+            let (steps_done, grad_evals) = if name == "spike" { (4, 5) } else { (4, 4) };
+            assert_eq!((tuning.steps_done, tuning.grad_evals), (steps_done, grad_evals), "{what}");
+            assert_eq!(tuning.curve, vec![(0, 1.0)], "{what}");
+            assert!(json(&tuning, "steps=100 curve_points=2").contains(r#""diverged":true"#), "{what}");
+            // What tuning reads is what 40 points would have given.
+            let read = |r: &RunResult| (r.diverged, r.final_loss, r.steps_done, r.grad_evals, r.error.clone());
+            assert_eq!(read(&tuning), read(&evaluation), "{what} vs 40 points: {evaluation:?}");
+            // The same walk without the jump ends cleanly, with its final loss from the last point.
+            let calm = run_with(&toy, &|| Box::new(Walk(|_| 1.0)), "steps=100 curve_points=2");
+            assert!(!calm.diverged && calm.final_loss == Some(1.0) && calm.curve == vec![(0, 1.0), (100, 1.0)]);
+        }
+    }
+}
+
 /// The full loss at a curve point is NaN (or ±inf) while every minibatch loss is finite: the run
 /// diverged at that point (steps_done counts the step), with no final loss.
 #[test]
