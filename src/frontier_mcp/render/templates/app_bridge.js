@@ -18,7 +18,9 @@
   });
 
   let lastSize = "";
+  let initialized = false;  // nothing but the handshake goes to the host before it completes
   const sizeChanged = () => {
+    if (!initialized) return;
     const box = document.documentElement.getBoundingClientRect();
     const size = { width: Math.ceil(box.width), height: Math.ceil(box.height) };
     if (JSON.stringify(size) !== lastSize) {
@@ -92,9 +94,10 @@
       appCapabilities: { availableDisplayModes: ["inline"] },
       protocolVersion: "2026-01-26",
     }).then(() => {
+      initialized = true;
       notify("ui/notifications/initialized", {});
       sizeChanged();
+      if (typeof ResizeObserver === "function") new ResizeObserver(sizeChanged).observe(document.documentElement);
     }, () => { /* a host that refuses the handshake keeps the document as it is */ });
-    if (typeof ResizeObserver === "function") new ResizeObserver(sizeChanged).observe(document.documentElement);
   }
 })();
