@@ -24,9 +24,9 @@ def tables(path: Path) -> dict[str, str]:
 
 
 def test_schema_version_is_the_number_of_migrations() -> None:
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 6
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 7
     assert [m.__name__ for m in MIGRATIONS] == ["create_tables", "add_leader", "add_ablations", "add_claim_tests",
-                                               "add_listing_indexes", "add_pair_stats"]
+                                               "add_listing_indexes", "add_pair_stats", "add_listing_counts"]
 
 
 def test_migrating_one_step_at_a_time_equals_migrating_at_once(tmp_path: Path) -> None:
@@ -116,5 +116,33 @@ def test_a_version_5_lab_gains_the_pair_summary_with_its_counts(tmp_path: Path) 
         assert {k: (r["proposed"], r["experiments"], r["wins"], r["failures"], r["best_ratio"], r["last_proposed"])
                 for k, r in rows.items()} == {"a|b": (2, 2, 1, 1, 0.6, 20), "a|c": (1, 1, 0, 1, 2.0, 30)}
         assert list(rows) == ["a|b", "a|c"]  # ordered by best visible ratio (the hidden 0.1 is not shown)
+    finally:
+        archive.close()
+
+
+def test_a_version_6_lab_gains_the_listing_totals_and_the_lessons_by_field(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = lab_at(path, 6)
+    db.execute("INSERT INTO pairings VALUES (1, 'a', 'b', 'a|b', NULL, 10)")
+    db.execute("INSERT INTO pairings VALUES (2, 'a', 'c', 'a|c', NULL, 20)")
+    db.execute("INSERT INTO sources VALUES (1, 'h', 'n', 1, 'x')")
+    for i, pairing, status, ratio in ((1, 1, "recorded", 0.8), (2, 2, "recorded", None), (3, 2, "written", None)):
+        db.execute("INSERT INTO experiments VALUES (?, ?, ?, NULL, 1, 's', 'm', 'p', ?, 0, 0, ?)",
+                   (i, f"e{i}", pairing, status, ratio))
+    db.execute("INSERT INTO leader VALUES (1, 'quick', 0.8)")
+    for i, lessons, created in ((1, "lesson one", 5.0), (2, "lesson two", 6.0)):
+        db.execute("INSERT INTO verdicts (experiment_id, verdict, notes, lessons, evidence, created_at) "
+                   "VALUES (?, 'tie', '', ?, '{}', ?)", (i, lessons, created))
+    db.close()
+    archive = Archive(path)
+    try:
+        assert archive.history(limit=5, offset=0)[1] == 3
+        assert archive.history(limit=5, offset=0, status="recorded")[1] == 2
+        assert archive.history(limit=5, offset=0, field="a")[1] == 3
+        assert archive.history(limit=5, offset=0, field="c", status="written")[1] == 1
+        assert archive.leaderboard(limit=5, offset=0)[1] == 1
+        assert archive.leaderboard(limit=5, offset=0, suite="quick")[1] == 1
+        assert [r["lessons"] for r in archive.lessons_for_fields(["a"])] == ["lesson two", "lesson one"]
+        assert [r["lessons"] for r in archive.lessons_for_fields(["b"])] == ["lesson one"]
     finally:
         archive.close()

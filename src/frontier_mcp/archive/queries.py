@@ -1,8 +1,18 @@
-"""Every read of the archive: one method per question, all through the read-only connection."""
+"""Every read of the archive: one method per question, all through the read-only connection.
+
+Each public read method is registered as a listing (`@listing`: an index search at any size of the
+archive, with the argument shapes that exercise each of its query plans) or as a whole-table read by
+design (`@whole_table`, with the reason). tests/test_query_plans.py runs every listing's cases under
+`EXPLAIN QUERY PLAN` and fails on a scan of a table that grows with the experiments, and fails on a
+read method registered as neither; benches/server.py times every case at 100,000 or 1,000,000
+experiments. Targets (issue 16): every listing <= 10 ms at 100,000 experiments, <= 50 ms at 1,000,000.
+"""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from .errors import ArchiveError
 from .records import ExperimentSummary, PairingRow, Relatives, is_hidden
@@ -10,6 +20,69 @@ from .schema import HIDDEN_SQL
 
 TABLES = ("pairings", "experiments", "builds", "benchmark_runs", "trials", "verdicts", "jobs", "ablations",
           "claim_tests")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Values a populated archive holds, from which each listing's cases build their arguments."""
+
+    experiments: int  # the largest experiment id
+    middle: int  # an experiment halfway through the archive
+    leaf: int  # the newest experiment with a parent: a lineage to walk
+    parent: int  # its parent: an experiment with children
+    field: str  # the fields of the middle experiment's pairing
+    other_field: str
+    normalized_sha256: str  # the middle experiment's normalized source hash
+    job: str  # the newest job with benchmark runs (or an id no job has)
+    since: float  # when the middle experiment was created
+
+    # A field no pairing has: what propose_pairing asks for a pair never tried, where a walk of the
+    # verdicts newest first would find nothing to stop at.
+    unused_field: str = "a field no pairing has"
+
+    @classmethod
+    def of(cls, queries: Queries) -> Probe:
+        top = queries.one("SELECT MAX(id) AS id FROM experiments")
+        if top is None or top["id"] is None:
+            raise ArchiveError("the archive has no experiments to probe")
+        last = int(top["id"])
+        middle = queries.one("SELECT e.id, e.created_at, p.field_a, p.field_b, s.normalized_sha256 FROM experiments e "
+                             "JOIN pairings p ON p.id = e.pairing_id JOIN sources s ON s.id = e.source_id "
+                             "WHERE e.id >= ? ORDER BY e.id LIMIT 1", ((last + 1) // 2,))
+        assert middle is not None
+        leaf = queries.one("SELECT id, parent_id FROM experiments WHERE parent_id IS NOT NULL ORDER BY id DESC LIMIT 1")
+        job = queries.one("SELECT job_id FROM benchmark_runs WHERE job_id IS NOT NULL ORDER BY id DESC LIMIT 1")
+        return cls(experiments=last, middle=middle["id"], leaf=leaf["id"] if leaf else last,
+                   parent=leaf["parent_id"] if leaf else last, field=middle["field_a"], other_field=middle["field_b"],
+                   normalized_sha256=middle["normalized_sha256"], job=job["job_id"] if job else "no-such-job",
+                   since=middle["created_at"])
+
+
+# A case: its label, and the keyword arguments it calls the method with.
+Case = tuple[str, Callable[[Probe], dict[str, Any]]]
+LISTINGS: dict[str, tuple[Case, ...]] = {}
+WHOLE_TABLE: dict[str, str] = {}
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def listing(*cases: Case) -> Callable[[Method], Method]:
+    """Registers a read method as a listing, with the cases that exercise its query plans."""
+    def register(method: Method) -> Method:
+        LISTINGS[method.__name__] = cases or (("", lambda _: {}),)
+        return method
+    return register
+
+
+def whole_table(reason: str) -> Callable[[Method], Method]:
+    """Registers a read method that reads every row of a table by design."""
+    def register(method: Method) -> Method:
+        WHOLE_TABLE[method.__name__] = reason
+        return method
+    return register
+
+
+def _middle(probe: Probe) -> dict[str, Any]:
+    return {"experiment_id": probe.middle}
 
 
 class Queries:
@@ -24,40 +97,78 @@ class Queries:
 
     # -- pairings ---------------------------------------------------------------------------
 
+    @listing()  # pair_stats: one row per pair of fields, bounded by the catalogue, not by the experiments
     def pair_usage(self) -> dict[str, dict[str, int]]:
         """Per unordered pair: how often proposed, used by an experiment, and lost."""
         rows = self.query("SELECT pair_key, proposed, experiments, failures FROM pair_stats")
         return {row["pair_key"]: row for row in rows}
 
+    @listing()
     def pairing_rows(self) -> list[PairingRow]:
         """Per unordered pair of fields: proposals, experiments, best visible ratio, wins and failures."""
         return cast(list[PairingRow], self.query(
             """SELECT pair_key, proposed, experiments, best_ratio, wins, failures, last_proposed FROM pair_stats
                ORDER BY best_ratio IS NULL, best_ratio, proposed DESC, pair_key"""))
 
+    @listing(("a used field and another", lambda p: {"fields": [p.field, p.other_field]}),
+             ("a field no pairing has", lambda p: {"fields": [p.unused_field]}))
     def lessons_for_fields(self, fields: list[str], limit: int = 5) -> list[dict[str, Any]]:
-        marks = ", ".join("?" for _ in fields)
+        """The newest lessons of experiments whose pairing has any of `fields`: the newest `limit` of each
+        field from field_lessons, merged (a lesson filed under both fields counts once)."""
+        if not fields:
+            return []
+        newest = " UNION ".join(
+            "SELECT * FROM (SELECT verdict_id, created_at FROM field_lessons WHERE field = ? "
+            "ORDER BY created_at DESC, verdict_id DESC LIMIT ?)" for _ in fields)
         return self.query(
-            f"""
-            SELECT e.id AS experiment_id, e.name AS name, v.verdict AS verdict, v.lessons AS lessons
-            FROM verdicts v JOIN experiments e ON e.id = v.experiment_id
-            JOIN pairings p ON p.id = e.pairing_id
-            WHERE (p.field_a IN ({marks}) OR p.field_b IN ({marks})) AND v.lessons != ''
-            ORDER BY v.created_at DESC LIMIT ?
-            """,
-            (*fields, *fields, limit),
-        )
+            f"""WITH hits(verdict_id, created_at) AS ({newest})
+                SELECT e.id AS experiment_id, e.name AS name, v.verdict AS verdict, v.lessons AS lessons
+                FROM hits JOIN verdicts v ON v.id = hits.verdict_id JOIN experiments e ON e.id = v.experiment_id
+                ORDER BY hits.created_at DESC, hits.verdict_id DESC LIMIT ?""",
+            (*(value for field in fields for value in (field, limit)), limit))
 
     # -- experiments ------------------------------------------------------------------------
 
+    @whole_table("every id: rendering every page")
     def experiment_ids(self) -> list[int]:
-        return [row["id"] for row in self.query("SELECT id FROM experiments ORDER BY id")]
+        # The narrow index, not the table: a walk of the table reads every row (~1 KB each).
+        return [row["id"] for row in self.query("SELECT id FROM experiments INDEXED BY idx_experiments_id ORDER BY id")]
 
+    @listing(("no prefix", lambda p: {"prefix": "", "limit": 101}),
+             ("the middle id's first digit", lambda p: {"prefix": str(p.middle)[0], "limit": 101}),
+             ("the middle id's first three digits", lambda p: {"prefix": str(p.middle)[:3], "limit": 101}),
+             ("the largest id", lambda p: {"prefix": str(p.experiments), "limit": 101}))
+    def experiment_ids_starting_with(self, prefix: str, limit: int) -> list[int]:
+        """Experiment ids whose decimal digits start with `prefix`, largest first (completions). The ids
+        with a prefix are ranges (5, 50-59, 500-599, ...), each read from the key, largest range first;
+        `CAST(id AS TEXT) LIKE '5%'` walked every id above the first match instead."""
+        if prefix and (not prefix.isdigit() or prefix.startswith("0")):
+            return []
+        if not prefix:
+            return [row["id"] for row in self.query(
+                "SELECT id FROM experiments INDEXED BY idx_experiments_id ORDER BY id DESC LIMIT ?", (limit,))]
+        top = self.one("SELECT MAX(id) AS id FROM experiments")
+        largest = int(top["id"]) if top and top["id"] is not None else 0
+        ranges, low, width = [], int(prefix), 1
+        while low <= largest:
+            ranges.append((low, low + width - 1))
+            low, width = low * 10, width * 10
+        found: list[int] = []
+        for low, high in reversed(ranges):
+            if len(found) >= limit:
+                break
+            found += [row["id"] for row in self.query(
+                "SELECT id FROM experiments WHERE id BETWEEN ? AND ? ORDER BY id DESC LIMIT ?",
+                (low, high, limit - len(found)))]
+        return found
+
+    @listing(("", lambda p: {"normalized_sha256": p.normalized_sha256}))
     def experiments_with_source(self, normalized_sha256: str) -> list[dict[str, Any]]:
         return self.query(
             """SELECT e.id, e.name FROM experiments e JOIN sources s ON s.id = e.source_id
                WHERE s.normalized_sha256 = ? ORDER BY e.id""", (normalized_sha256,))
 
+    @listing(("", _middle))
     def experiment(self, experiment_id: int) -> dict[str, Any] | None:
         return self.one(
             """SELECT e.*, s.sha256 AS source_sha256, s.text AS source, s.bytes AS source_bytes,
@@ -65,12 +176,14 @@ class Queries:
                FROM experiments e JOIN sources s ON s.id = e.source_id
                JOIN pairings p ON p.id = e.pairing_id WHERE e.id = ?""", (experiment_id,))
 
+    @listing(("", _middle))
     def require_experiment(self, experiment_id: int) -> dict[str, Any]:
         found = self.experiment(experiment_id)
         if found is None:
             raise ArchiveError(f"experiment {experiment_id} does not exist; see `history` for ids.")
         return found
 
+    @listing(("", _middle))
     def experiment_summary(self, experiment_id: int) -> ExperimentSummary:
         """One experiment with its latest visible run's outcome and ratio, its holdout and verdict."""
         row = self.one(
@@ -90,10 +203,12 @@ class Queries:
         row["holdout"] = hidden[-1]["outcome"] if hidden else None
         return cast(ExperimentSummary, row)
 
+    @listing(("", lambda p: {"experiment_id": p.parent}))
     def children(self, experiment_id: int) -> list[dict[str, Any]]:
         return self.query("SELECT id, name, status FROM experiments WHERE parent_id = ? ORDER BY id",
                           (experiment_id,))
 
+    @listing(("", lambda p: {"experiment_id": p.leaf}))
     def lineage(self, experiment_id: int, max_depth: int = 50) -> list[dict[str, Any]]:
         """Ancestors, oldest first, ending with the experiment itself."""
         return list(reversed(self.query(
@@ -104,6 +219,7 @@ class Queries:
                    FROM experiments e JOIN chain ON e.id = chain.parent_id WHERE chain.depth < ?)
                SELECT id, parent_id, name FROM chain ORDER BY depth""", (experiment_id, max_depth))))
 
+    @listing(("", lambda p: {"experiment_id": p.parent}))
     def descendants(self, experiment_id: int, max_depth: int = 50) -> list[dict[str, Any]]:
         """Every experiment below this one, with its parent id and depth (1 = child), in id order."""
         return self.query(
@@ -114,12 +230,14 @@ class Queries:
                    WHERE tree.depth < ?)
                SELECT id, parent_id, depth FROM tree ORDER BY id""", (experiment_id, max_depth))
 
+    @listing(("", lambda p: {"experiment_id": p.leaf}))
     def linked_ids(self, experiment_id: int) -> list[int]:
         """The experiment, its ancestors and its descendants: the report pages that link to each other."""
         ids = [row["id"] for row in self.lineage(experiment_id)]
         ids += [row["id"] for row in self.descendants(experiment_id)]
         return sorted(set(ids))
 
+    @listing(("", lambda p: {"experiment_id": p.leaf}))
     def relatives(self, experiment_id: int) -> Relatives:
         """Ancestors, descendants and siblings: their best and worst by ratio, and their lessons."""
         rows = self.query(
@@ -141,40 +259,64 @@ class Queries:
 
     # -- builds, jobs, runs, verdicts -------------------------------------------------------
 
+    @listing(("", _middle))
     def builds(self, experiment_id: int) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM builds WHERE experiment_id = ? ORDER BY id", (experiment_id,))
 
+    @listing(("", _middle))
     def last_build(self, experiment_id: int) -> dict[str, Any] | None:
         return self.one("SELECT * FROM builds WHERE experiment_id = ? ORDER BY id DESC LIMIT 1",
                         (experiment_id,))
 
+    @listing()
+    def running_jobs(self) -> list[dict[str, Any]]:
+        """Jobs the archive says are running (a server that stopped may have left some)."""
+        return self.query("SELECT id, server_pid FROM jobs INDEXED BY idx_jobs_running WHERE status = 'running'")
+
+    @listing(("", lambda p: {"job_id": p.job}))
     def job(self, job_id: str) -> dict[str, Any] | None:
         return self.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
 
+    @listing(("", _middle))
     def benchmark_runs(self, experiment_id: int) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM benchmark_runs WHERE experiment_id = ? ORDER BY id",
                           (experiment_id,))
 
+    @listing(("", lambda p: {"job_id": p.job}))
     def runs_of_job(self, job_id: str) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM benchmark_runs WHERE job_id = ? ORDER BY id", (job_id,))
 
+    @listing(("", lambda p: {"since": p.since}))
     def holdout_runs_since(self, since: float) -> list[dict[str, Any]]:
         """Hidden-suite runs recorded at or after `since` (a UNIX time), oldest first."""
         return self.query(f"SELECT id, experiment_id, suite, job_id, outcome, created_at FROM benchmark_runs "
                           f"INDEXED BY idx_runs_suite_created WHERE suite IN ({HIDDEN_SQL}) AND created_at >= ? "
                           "ORDER BY id", (since,))
 
+    @listing(("", _middle))
     def ablations(self, experiment_id: int) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM ablations WHERE experiment_id = ? ORDER BY id", (experiment_id,))
 
+    @listing(("", lambda p: {"job_id": p.job}))
     def ablations_of_job(self, job_id: str) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM ablations WHERE job_id = ? ORDER BY id", (job_id,))
 
+    @listing(("", _middle))
     def verdict(self, experiment_id: int) -> dict[str, Any] | None:
         return self.one("SELECT * FROM verdicts WHERE experiment_id = ?", (experiment_id,))
 
     # -- listings ---------------------------------------------------------------------------
 
+    @listing(("first page", lambda p: {"limit": 20, "offset": 0}),
+             ("halfway", lambda p: {"limit": 20, "offset": p.experiments // 2}),
+             ("status=recorded", lambda p: {"limit": 20, "offset": 0, "status": "recorded"}),
+             ("status=recorded, a quarter deep", lambda p: {"limit": 20, "offset": p.experiments // 4,
+                                                             "status": "recorded"}),
+             ("status=written", lambda p: {"limit": 20, "offset": 0, "status": "written"}),
+             ("field", lambda p: {"limit": 20, "offset": 0, "field": p.field}),
+             ("field and status=recorded", lambda p: {"limit": 20, "offset": 0, "field": p.field,
+                                                      "status": "recorded"}),
+             ("a field no pairing has", lambda p: {"limit": 20, "offset": 0, "field": p.unused_field}))
     def history(self, *, limit: int, offset: int, status: str | None = None,
                 field: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Experiments, newest first. The page's ids come from a narrow index (status, pairing or id),
@@ -192,7 +334,8 @@ class Queries:
                                                                else "idx_experiments_id")
         source = f"experiments INDEXED BY {index}"
         clause = ("WHERE " + " AND ".join(where)) if where else ""
-        total = self.query(f"SELECT COUNT(*) AS n FROM {source} {clause}", tuple(params))[0]["n"]
+        key = "&".join(part for part in (field and f"field={field}", status and f"status={status}") if part)
+        total = self.listing_count(key or "experiments")
         latest = f"""(SELECT {{}} FROM benchmark_runs b WHERE b.experiment_id = e.id
                       AND b.suite NOT IN ({HIDDEN_SQL}) ORDER BY b.id DESC LIMIT 1)"""
         rows = self.query(
@@ -210,6 +353,11 @@ class Queries:
                 ORDER BY e.id DESC""", (*params, limit, offset))
         return rows, total
 
+    @listing(("first page", lambda p: {"limit": 20, "offset": 0}),
+             ("halfway", lambda p: {"limit": 20, "offset": p.experiments // 2}),
+             ("suite=quick", lambda p: {"limit": 20, "offset": 0, "suite": "quick"}),
+             ("suite=quick, a third deep", lambda p: {"limit": 20, "offset": p.experiments // 3, "suite": "quick"}),
+             ("suite=standard", lambda p: {"limit": 20, "offset": 0, "suite": "standard"}))
     def leaderboard(self, *, limit: int, offset: int, suite: str | None = None
                     ) -> tuple[list[dict[str, Any]], int]:
         """Experiments by their best geometric-mean loss ratio (visible suites), lowest first. The page
@@ -219,12 +367,12 @@ class Queries:
             page = ("SELECT experiment_id AS id, best_ratio AS ratio FROM leader WHERE suite = ? "
                     "ORDER BY best_ratio, experiment_id")
             params = (suite,)
-            total = self.query("SELECT COUNT(*) AS n FROM leader WHERE suite = ?", params)[0]["n"]
+            total = self.listing_count(f"suite={suite}")
         else:
             page = ("SELECT id, best_ratio AS ratio FROM experiments WHERE best_ratio IS NOT NULL "
                     "ORDER BY best_ratio, id")
             params = ()
-            total = self.query("SELECT COUNT(*) AS n FROM experiments WHERE best_ratio IS NOT NULL")[0]["n"]
+            total = self.listing_count("ranked")
         rows = self.query(
             f"""WITH page(id, ratio) AS ({page} LIMIT ? OFFSET ?)
                 SELECT e.id, e.name, p.field_a, p.field_b, page.ratio AS geomean_ratio,
@@ -235,9 +383,18 @@ class Queries:
                 ORDER BY page.ratio ASC, e.id ASC""", (*params, limit, offset))
         return rows, total
 
+    @listing(("experiments", lambda p: {"key": "experiments"}), ("a field", lambda p: {"key": f"field={p.field}"}))
+    def listing_count(self, key: str) -> int:
+        """A listing's total, kept by triggers (schema.add_listing_counts): "experiments", "status=S",
+        "field=F", "field=F&status=S", "ranked" (experiments with a visible ratio), "suite=S"."""
+        row = self.one("SELECT n FROM listing_counts WHERE key = ?", (key,))
+        return int(row["n"]) if row else 0
+
+    @whole_table("COUNT(*) of each table: `frontier-mcp doctor`")
     def counts(self) -> dict[str, int]:
         return {table: self.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"] for table in TABLES}
 
+    @whole_table("the lab-wide online test needs every earlier claim test, in order (claims of wins only)")
     def next_claim_position(self) -> tuple[int, list[int]]:
         """The position the next lab-wide claim test would take, and the positions of discoveries so far."""
         rows = self.query("SELECT discovery FROM claim_tests ORDER BY id")

@@ -212,8 +212,89 @@ def add_pair_stats(db: Executes) -> None:
     rebuild_pair_stats(db)
 
 
-MIGRATIONS: list[Callable[[Executes], None]] = [create_tables, add_leader, add_ablations,
-                                                            add_claim_tests, add_listing_indexes, add_pair_stats]
+def _pairing_fields(pairing_id: str) -> str:
+    """The fields of a pairing (a pair has two distinct fields; UNION counts one field once anyway)."""
+    return (f"SELECT field_a AS f FROM pairings WHERE id = {pairing_id} "
+            f"UNION SELECT field_b FROM pairings WHERE id = {pairing_id}")
+
+
+def _count_experiment(row: str, delta: int) -> str:
+    """Add `delta` to every listing_counts key the experiment `row` is counted under."""
+    fields = _pairing_fields(f"{row}.pairing_id")
+    keys = (f"SELECT 'experiments' AS key UNION ALL SELECT 'status=' || {row}.status "
+            f"UNION ALL SELECT 'field=' || f FROM ({fields}) "
+            f"UNION ALL SELECT 'field=' || f || '&status=' || {row}.status FROM ({fields})")
+    return _bump(keys, str(delta))
+
+
+def _bump(keys: str, delta: str) -> str:
+    return (f"INSERT INTO listing_counts (key, n) SELECT key, {delta} FROM ({keys}) WHERE true "
+            "ON CONFLICT (key) DO UPDATE SET n = n + excluded.n;")
+
+
+def _file_lessons(row: str) -> str:
+    return (f"INSERT OR IGNORE INTO field_lessons (field, created_at, verdict_id) "
+            f"SELECT f, {row}.created_at, {row}.id FROM "
+            f"({_pairing_fields(f'(SELECT pairing_id FROM experiments WHERE id = {row}.experiment_id)')}) "
+            f"WHERE {row}.lessons != '';")
+
+
+def _unfile_lessons(row: str) -> str:
+    return f"DELETE FROM field_lessons WHERE verdict_id = {row}.id AND created_at = {row}.created_at;"
+
+
+def add_listing_counts(db: Executes) -> None:
+    """7: every listing <= 50 ms at 1,000,000 experiments. The totals of `history` (overall, by status,
+    by field, by both) and of `leaderboard` (overall, by suite) are kept in listing_counts instead of
+    counted on every call (COUNT over 700,000 index entries took 20-40 ms); the lessons propose_pairing
+    shows for two fields come from field_lessons, newest first per field, instead of every experiment of
+    every pairing with either field. Both are kept by triggers, so every write keeps them exact (a status
+    that moves, a revision, a leader row); pairings and verdicts are never rewritten by frontier-mcp.
+    The jobs still marked running, read at every server start, are found by a partial index."""
+    _run(db, """
+    CREATE TABLE listing_counts (
+        key TEXT PRIMARY KEY,
+        n INTEGER NOT NULL
+    ) WITHOUT ROWID""", """
+    CREATE TABLE field_lessons (
+        field TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        verdict_id INTEGER NOT NULL REFERENCES verdicts(id),
+        PRIMARY KEY (field, created_at, verdict_id)
+    ) WITHOUT ROWID""",
+         "CREATE INDEX idx_jobs_running ON jobs(status) WHERE status = 'running'",
+         f"""CREATE TRIGGER count_experiment_insert AFTER INSERT ON experiments BEGIN
+             {_count_experiment("NEW", 1)}
+             {_bump("SELECT 'ranked' AS key WHERE NEW.best_ratio IS NOT NULL", "1")} END""",
+         f"""CREATE TRIGGER count_experiment_delete AFTER DELETE ON experiments BEGIN
+             {_count_experiment("OLD", -1)}
+             {_bump("SELECT 'ranked' AS key WHERE OLD.best_ratio IS NOT NULL", "-1")} END""",
+         f"""CREATE TRIGGER count_experiment_update AFTER UPDATE OF status, pairing_id ON experiments
+             WHEN OLD.status IS NOT NEW.status OR OLD.pairing_id IS NOT NEW.pairing_id BEGIN
+             {_count_experiment("OLD", -1)}
+             {_count_experiment("NEW", 1)} END""",
+         f"""CREATE TRIGGER count_experiment_ranked AFTER UPDATE OF best_ratio ON experiments
+             WHEN (OLD.best_ratio IS NULL) IS NOT (NEW.best_ratio IS NULL) BEGIN
+             {_bump("SELECT 'ranked' AS key", "CASE WHEN NEW.best_ratio IS NULL THEN -1 ELSE 1 END")} END""",
+         f"""CREATE TRIGGER count_leader_insert AFTER INSERT ON leader BEGIN
+             {_bump("SELECT 'suite=' || NEW.suite AS key", "1")} END""",
+         f"""CREATE TRIGGER count_leader_delete AFTER DELETE ON leader BEGIN
+             {_bump("SELECT 'suite=' || OLD.suite AS key", "-1")} END""",
+         f"""CREATE TRIGGER count_leader_update AFTER UPDATE OF suite ON leader WHEN OLD.suite IS NOT NEW.suite BEGIN
+             {_bump("SELECT 'suite=' || OLD.suite AS key", "-1")}
+             {_bump("SELECT 'suite=' || NEW.suite AS key", "1")} END""",
+         f"""CREATE TRIGGER file_lessons_insert AFTER INSERT ON verdicts BEGIN
+             {_file_lessons("NEW")} END""",
+         f"""CREATE TRIGGER file_lessons_delete AFTER DELETE ON verdicts BEGIN
+             {_unfile_lessons("OLD")} END""",
+         f"""CREATE TRIGGER file_lessons_update AFTER UPDATE OF lessons, created_at, experiment_id ON verdicts BEGIN
+             {_unfile_lessons("OLD")}
+             {_file_lessons("NEW")} END""")
+    rebuild_listing_counts(db)
+
+
+MIGRATIONS: list[Callable[[Executes], None]] = [create_tables, add_leader, add_ablations, add_claim_tests,
+                                                add_listing_indexes, add_pair_stats, add_listing_counts]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -241,6 +322,26 @@ def rebuild_pair_stats(db: Executes) -> None:
     LEFT JOIN experiments e ON e.pairing_id = p.id
     LEFT JOIN verdicts v ON v.experiment_id = e.id
     GROUP BY p.pair_key""")
+
+
+def rebuild_listing_counts(db: Executes) -> None:
+    """Derive listing_counts and field_lessons from experiments, pairings, leader and verdicts."""
+    by_field = ("SELECT e.id, e.status, p.field_a AS f FROM experiments e JOIN pairings p ON p.id = e.pairing_id "
+                "UNION SELECT e.id, e.status, p.field_b FROM experiments e JOIN pairings p ON p.id = e.pairing_id")
+    _run(db, "DELETE FROM listing_counts", f"""
+    INSERT INTO listing_counts (key, n)
+    SELECT 'experiments', COUNT(*) FROM experiments
+    UNION ALL SELECT 'status=' || status, COUNT(*) FROM experiments GROUP BY status
+    UNION ALL SELECT 'field=' || f, COUNT(*) FROM ({by_field}) GROUP BY f
+    UNION ALL SELECT 'field=' || f || '&status=' || status, COUNT(*) FROM ({by_field}) GROUP BY f, status
+    UNION ALL SELECT 'ranked', COUNT(*) FROM experiments WHERE best_ratio IS NOT NULL
+    UNION ALL SELECT 'suite=' || suite, COUNT(*) FROM leader GROUP BY suite""",
+         "DELETE FROM field_lessons", """
+    INSERT OR IGNORE INTO field_lessons (field, created_at, verdict_id)
+    SELECT p.field_a, v.created_at, v.id FROM verdicts v JOIN experiments e ON e.id = v.experiment_id
+    JOIN pairings p ON p.id = e.pairing_id WHERE v.lessons != ''
+    UNION SELECT p.field_b, v.created_at, v.id FROM verdicts v JOIN experiments e ON e.id = v.experiment_id
+    JOIN pairings p ON p.id = e.pairing_id WHERE v.lessons != ''""")
 
 
 def version(db: Executes) -> int:

@@ -275,7 +275,7 @@ class Archive(Queries):
 
     def mark_orphaned_jobs(self) -> int:
         """Jobs left 'running' by a server that no longer exists were interrupted."""
-        running = self.query("SELECT id, server_pid FROM jobs WHERE status = 'running'")
+        running = self.running_jobs()
         dead = [row["id"] for row in running
                 if row["server_pid"] == os.getpid() or not _pid_alive(row["server_pid"])]
         for job_id in dead:
