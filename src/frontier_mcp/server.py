@@ -93,12 +93,10 @@ def _register_completions(server: MCPServer[Runtime], live: dict[str, Runtime]) 
         if runtime is None or (digits and not digits.isdigit()):
             return []
         try:
-            rows = runtime.archive.query(
-                "SELECT id FROM experiments WHERE CAST(id AS TEXT) LIKE ? ORDER BY id DESC LIMIT ?",
-                (f"{digits}%", MAX_COMPLETIONS + 1))
+            ids = runtime.archive.experiment_ids_starting_with(digits, MAX_COMPLETIONS + 1)
         except ArchiveError:
             return []
-        return [str(row["id"]) for row in rows]
+        return [str(i) for i in ids]
 
     @server.completion()
     async def complete(ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument,
