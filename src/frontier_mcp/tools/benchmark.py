@@ -68,8 +68,8 @@ class BenchmarkStatusWire(BaseModel):
     benchmark_run_id: int | None = Field(None, description="archive id of the finished run")
     report: dict[str, Any] | None = Field(
         None, description=f"present when status is done: the full report (per problem: ratios with intervals, "
-                          f"p-values, outcomes, each optimizer's tuned settings, curves, errors); every field is "
-                          f"described in the resource {REPORT_SCHEMA_URI}")
+                          f"p-values, outcomes, tuned settings, curves, errors); every field is described in "
+                          f"{REPORT_SCHEMA_URI}")
     holdout: dict[str, Any] | None = Field(
         None, description="after a win on a claim suite: whether its hidden holdout gate passed "
                           "({passed, problems, classes: {class: passed}}; nothing else is shown)")
@@ -185,7 +185,7 @@ def _names(names: tuple[str, ...]) -> str:
 SUITE_CHOICES = " ".join(
     f"'{name}': {suite.purpose} ({len(suite.problems)} problems, {len(suite.eval_seeds)} evaluation seeds; "
     f"baselines {_names(suite.baselines)})." for name, suite in SUITES.items() if not suite.hidden
-) + " Every optimizer's learning rate is tuned on the same grid."
+)
 
 DESCRIPTION = (
     "Run the benchmark protocol on a compiled experiment (after a win on a suite built for claims ("

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 EXTENSION_ID = "io.modelcontextprotocol/ui"
 APP_MIME_TYPE = "text/html;profile=mcp-app"
-VERDICT_URI = "ui://frontier-mcp/verdict.html"
+VERDICT_URI = "ui://frontier-mcp/verdict"
 EXPERIMENT_VERDICT_URI = "ui://frontier-mcp/verdict/{experiment_id}"
 VERDICT_META_KEY = "io.github.frontier-mcp/verdict-html"
 # What a tool that shows a verdict carries in tools/list (hosts without the extension ignore it).
