@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 KEEP_FINISHED = 16  # each holds a full report; memory stays flat over thousands of benchmarks
 
 
+class Interrupted(Exception):
+    """The work lost what it ran on (a Ray cluster's head), through no fault of its own: the job ends
+    `interrupted`, as one a restarted server finds unfinished, not `failed`."""
+
+
 @dataclass
 class Job:
     id: str
@@ -69,8 +74,10 @@ class Jobs:
                 log.exception("job %s failed", job.id)
                 while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
                     exc = exc.exceptions[0]  # a task group's wrapper says nothing the model can act on
-                job.status, job.error = "failed", str(exc) or type(exc).__name__
-                job.message = "failed"
+                if isinstance(exc, ExceptionGroup):  # chunks that lost their cluster at the same moment
+                    exc = exc.exceptions[0] if exc.split(Interrupted)[1] is None else exc
+                job.status = "interrupted" if isinstance(exc, Interrupted) else "failed"
+                job.error, job.message = str(exc) or type(exc).__name__, job.status
         if scope.cancelled_caught and job.status == "running":
             job.status, job.message = "cancelled", "cancelled"
         with anyio.CancelScope(shield=True):

@@ -6,6 +6,7 @@ current directory: every path is resolved to an absolute one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tomllib
@@ -71,6 +72,9 @@ class Settings(BaseModel):
         "local", description="Where harness processes run: local processes, or Ray tasks (needs frontier-mcp[ray]).")
     ray_address: str | None = Field(None, description="Ray cluster to join (auto, host:port, ray://host:10001); "
                                     "default: RAY_ADDRESS, else a running local Ray, else a new one.")
+    ray_runtime_env: dict[str, Any] | None = Field(
+        None, description="Ray runtime environment of the server's Ray job (JSON in FRONTIER_RAY_RUNTIME_ENV), "
+                          'e.g. {"pip": ["frontier-mcp[ray]==0.1.0"]} to install the package on nodes that lack it.')
     fdr_alpha: float = Field(0.05, gt=0, lt=1, description="The false discovery rate the lab's recorded wins are "
                                                            "held to (online, LORD++): the archive-wide alpha.")
 
@@ -78,6 +82,11 @@ class Settings(BaseModel):
     @classmethod
     def _absolute_home(cls, value: Any) -> Path:
         return Path(value).expanduser().absolute()
+
+    @field_validator("ray_runtime_env", mode="before")
+    @classmethod
+    def _json_runtime_env(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
     @property
     def db_path(self) -> Path:
@@ -91,6 +100,7 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     keys = {"HOME": "home", "CARGO": "cargo", "BWRAP": "bwrap", "WAIT_SECONDS": "wait_seconds",
             "WORKERS": "workers", "NATIVE_CPU": "native_cpu", "RUNNER": "runner", "RAY_ADDRESS": "ray_address",
+            "RAY_RUNTIME_ENV": "ray_runtime_env",
             "FDR_ALPHA": "fdr_alpha"}
     for env_key, field in keys.items():
         if (value := environ.get(ENV_PREFIX + env_key)) not in (None, ""):
