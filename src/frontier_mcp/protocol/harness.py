@@ -26,6 +26,59 @@ _CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
 _TASKSET = shutil.which("taskset")
 _next_cpu = itertools.count()
 
+# `list` of each harness binary this process asked, by the binary's (path, mtime_ns, size, inode):
+# every benchmark reads it, and it cost a sandbox start each time (10-60 ms). A rebuilt or replaced
+# binary is a new key.
+_LISTED: dict[tuple[str, int, int, int], str] = {}
+
+# Nanoseconds per step of a run, per (problem, isolated): learnt from the wall_ns the harness reports,
+# to split a plan into chunks of equal cost. A candidate's step costs a pipe round trip more than a
+# baseline's in-process step, and mlp-mnist1d's step 100x rosenbrock-10's, so splitting runs by count
+# left one process waiting for the other at every barrier of the tuning.
+_STEP_NS: dict[tuple[str, bool], float] = {}
+_STEP_NS_WEIGHT = 0.3  # of a new observation in the running estimate
+
+
+def _isolated(optimizer: str) -> bool:
+    return optimizer == "candidate" or optimizer.startswith("served:")
+
+
+def learn_cost(record: dict[str, Any]) -> None:
+    """Fold one result's wall time per step into the estimate of its problem's cost."""
+    wall, steps = record.get("wall_ns"), record.get("steps_done")
+    problem, optimizer = record.get("problem"), record.get("optimizer")
+    if not (isinstance(wall, int | float) and isinstance(steps, int) and steps > 0 and isinstance(problem, str)
+            and isinstance(optimizer, str)):
+        return
+    key, observed = (problem, _isolated(optimizer)), wall / steps
+    known = _STEP_NS.get(key)
+    _STEP_NS[key] = observed if known is None else known + _STEP_NS_WEIGHT * (observed - known)
+
+
+def estimated_cost(run: dict[str, Any]) -> float:
+    """A run's expected wall time (ns), or its steps times the mean known step cost (1 if none)."""
+    per_step = _STEP_NS.get((run["problem"], _isolated(run["optimizer"])))
+    if per_step is None:
+        per_step = sum(_STEP_NS.values()) / len(_STEP_NS) if _STEP_NS else 1.0
+    return per_step * float(run["steps"])
+
+
+def balanced_chunks(runs: list[dict[str, Any]], count: int) -> list[list[dict[str, Any]]]:
+    """Split runs over `count` processes so that their estimated costs are even (longest first, each
+    to the least loaded process); each chunk keeps plan order. Which process runs a run changes no
+    number of it: every run is a fresh optimizer (a fresh process for a candidate) on a problem
+    rebuilt from its line."""
+    if count <= 1:
+        return [list(runs)]
+    costs = [estimated_cost(run) for run in runs]
+    loads = [0.0] * count
+    members: list[list[int]] = [[] for _ in range(count)]
+    for index in sorted(range(len(runs)), key=lambda i: -costs[i]):
+        lightest = min(range(count), key=lambda c: loads[c])
+        loads[lightest] += costs[index]
+        members[lightest].append(index)
+    return [[runs[i] for i in sorted(indices)] for indices in members]
+
 def plan_lines(optimizer: str, suite: Suite, *, phase: str, lrs: dict[str, float] | None = None,
                start_id: int = 0) -> list[dict[str, Any]]:
     """The harness runs for one optimizer: the tuning grid, or evaluation at chosen rates."""
@@ -101,11 +154,24 @@ class Harness:
     slots: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
     async def version(self) -> dict[str, Any]:
+        """The harness's `list` line: its version, problems, baselines and their search spaces."""
+        try:
+            stat = self.binary.stat()
+            stamp: tuple[str, int, int, int] | None = (str(self.binary), stat.st_mtime_ns, stat.st_size,
+                                                       stat.st_ino)
+        except OSError:
+            stamp = None
+        if stamp is not None and stamp in _LISTED:
+            return json.loads(_LISTED[stamp])
         result = await self.sandbox.run([str(self.binary), "list"], mounts=[Mount(self.binary)],
                                         env={"PATH": "/usr/bin:/bin"}, cwd=Path("/tmp"), timeout=30)
         if not result.ok:
             raise HarnessError(f"the harness did not start: {result.stderr.decode(errors='replace')[-400:]}")
-        return json.loads(result.stdout.decode().strip().splitlines()[0])
+        line = result.stdout.decode().strip().splitlines()[0]
+        info = json.loads(line)
+        if stamp is not None:
+            _LISTED[stamp] = line
+        return info
 
     async def declared(self) -> dict[str, list[Any]]:
         """The candidate's declared knobs and switches (checked again by the harness at every run)."""
@@ -135,7 +201,7 @@ class Harness:
                   progress: Callable[[dict[str, Any]], None] | None = None,
                   processes: int | None = None) -> dict[int, dict[str, Any]]:
         count = processes or self.workers
-        chunks = [runs[i::count] for i in range(count)]
+        chunks = balanced_chunks(runs, count)
         results: dict[int, dict[str, Any]] = {}
 
         def fail(run_ids: list[int], error: str) -> None:
@@ -183,6 +249,7 @@ class Harness:
                     return
                 for record in got.values():
                     results[record["id"]] = record
+                    learn_cost(record)
                     if progress is not None:
                         progress(record)
                 missing = [run for run in chunk if run["id"] not in results]

@@ -10,9 +10,12 @@ import platform
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
 
 from .harness import Harness, HarnessError
 from .judging import judge
@@ -25,13 +28,51 @@ from .tuning import annotate_settings, baseline_space, run_optimizer, runs_per_o
 Progress = Callable[[int, int, str], None]
 
 
+@contextlib.asynccontextmanager
+async def _task_group() -> AsyncIterator[TaskGroup]:
+    """A task group whose failure is its first error itself, not an ExceptionGroup: the tools catch
+    HarnessError (and the job reports any error's message) as when these steps ran one after another."""
+    try:
+        async with anyio.create_task_group() as group:
+            yield group
+    except BaseExceptionGroup as errors:
+        leaves: list[BaseException] = []
+        pending: list[BaseException] = [errors]
+        while pending:
+            error = pending.pop(0)
+            if isinstance(error, BaseExceptionGroup):
+                pending[:0] = error.exceptions
+            else:
+                leaves.append(error)
+        cancelled = anyio.get_cancelled_exc_class()
+        first = next((e for e in leaves if not isinstance(e, cancelled)), None)
+        if first is None:
+            raise
+        raise first from None
+
+
 async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchain_version: str,
                     provenance: dict[str, Any], progress: Progress | None = None,
                     switched_off: tuple[str, ...] = ()) -> tuple[
                         BenchmarkReport, list[dict[str, Any]]]:
     """Run the candidate (and the baselines unless cached); return the report and candidate trials."""
     started = time.perf_counter()
-    info = await harness.version()
+    # What does not depend on the candidate's runs overlaps with them: the harness's `list` and the
+    # candidate's knobs are two sandbox starts, the rediscovery probe two harness processes that fill
+    # the gaps the tuning's barriers leave; judging (Python) runs beside the timing pairs (a harness
+    # process). Every number is the one the sequential order gave: nothing here feeds another.
+    found: dict[str, Any] = {}
+
+    async def list_harness() -> None:
+        found["info"] = await harness.version()
+
+    async def read_knobs() -> None:
+        found["declared"] = await harness.declared()
+
+    async with _task_group() as group:
+        group.start_soon(list_harness)
+        group.start_soon(read_knobs)
+    info, declared = found["info"], found["declared"]
     harness_version = str(info.get("harness_version", "unknown"))
     known = set(info.get("problems_names") or [p["name"] for p in info.get("problems", [])])
     missing = [p.name for p in suite.problems if known and p.name not in known]
@@ -54,34 +95,48 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
         if progress is not None:
             progress(done, total, f"{done}/{total} harness runs")
 
-    declared = await harness.declared()
-    candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick, knobs=declared["knobs"],
-                                           switched_off=switched_off)
-    if baseline_trials is None:
-        baseline_trials = []
-        for name in suite.baselines:
-            baseline_trials += await run_optimizer(harness, name, suite, tick, space=baseline_space(info, name))
-        write_baselines(cache_file, baseline_trials)
-        cache_state = "miss"
-    else:
-        cache_state = "hit"
-    timing = None if switched_off else await time_against_adam(harness, suite, candidate_trials, baseline_trials)
-    report = judge(suite, candidate_trials, baseline_trials, harness_version=harness_version,
-                   trials=done, cache_state=cache_state, seconds=time.perf_counter() - started,
-                   provenance={**provenance, "harness_version": harness_version,
-                               "machine": machine_info(), "tuning_seeds": list(suite.tuning_seeds),
-                               "eval_seeds": list(suite.eval_seeds), "lr_grid": list(suite.lr_grid),
-                               "suite_key": suite.key(), "instances_secret_sha256": secret_id})
-    annotate_settings(report, candidate_trials + baseline_trials)
-    # Curves can only say "the same to 1e-3" and chaos blurs even that; a replay of a fixed gradient
-    # sequence names the baseline (and its settings) a candidate reproduces, whatever it is called.
-    if not switched_off and harness.candidate is not None:
-        probed = await probe_rediscovery(harness, suite.baselines)
-        if probed is not None:
-            report.rediscovery_of = probed["baseline"]
-            report.rediscovery = probed
-    if timing is not None:
-        report.time_ratio_vs_adam, report.timing = timing["ratio"], timing
+    async def probe() -> None:
+        # Curves can only say "the same to 1e-3" and chaos blurs even that; a replay of a fixed gradient
+        # sequence names the baseline (and its settings) a candidate reproduces, whatever it is called.
+        found["probed"] = await probe_rediscovery(harness, suite.baselines)
+
+    async with _task_group() as group:
+        if not switched_off and harness.candidate is not None:
+            group.start_soon(probe)
+        candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick, knobs=declared["knobs"],
+                                               switched_off=switched_off)
+        if baseline_trials is None:
+            baseline_trials = []
+            for name in suite.baselines:
+                baseline_trials += await run_optimizer(harness, name, suite, tick, space=baseline_space(info, name))
+            write_baselines(cache_file, baseline_trials)
+            cache_state = "miss"
+        else:
+            cache_state = "hit"
+    assert baseline_trials is not None
+
+    async def timing() -> None:
+        found["timing"] = (None if switched_off else
+                           await time_against_adam(harness, suite, candidate_trials, baseline_trials))
+
+    async with _task_group() as group:
+        group.start_soon(timing)
+        trials = done
+        report = await anyio.to_thread.run_sync(lambda: judge(
+            suite, candidate_trials, baseline_trials, harness_version=harness_version,
+            trials=trials, cache_state=cache_state, seconds=0.0,
+            provenance={**provenance, "harness_version": harness_version,
+                        "machine": machine_info(), "tuning_seeds": list(suite.tuning_seeds),
+                        "eval_seeds": list(suite.eval_seeds), "lr_grid": list(suite.lr_grid),
+                        "suite_key": suite.key(), "instances_secret_sha256": secret_id}))
+        annotate_settings(report, candidate_trials + baseline_trials)
+    probed, timed = found.get("probed"), found["timing"]
+    if probed is not None:
+        report.rediscovery_of = probed["baseline"]
+        report.rediscovery = probed
+    if timed is not None:
+        report.time_ratio_vs_adam, report.timing = timed["ratio"], timed
+    report.seconds = time.perf_counter() - started
     return report, candidate_trials
 
 
