@@ -26,7 +26,7 @@ from mcp import Client
 from mcp.client.extension import advertise
 from mcp_types import CallToolResult
 
-from frontier_mcp.archive import load_report
+from frontier_mcp.archive import Archive, load_report
 from frontier_mcp.protocol import SuiteSummary
 from frontier_mcp.protocol.report import ClassVerdict
 from frontier_mcp.render import app
@@ -39,7 +39,7 @@ from frontier_mcp.tools.ui import (
 )
 
 from .conftest import compiled, example_source, server_params
-from .render_fixtures import INJECTED, recorded
+from .render_fixtures import INJECTED, add_run, build_archive, recorded
 
 CHROMIUM = next((found for name in ("chromium", "chromium-browser", "google-chrome")
                  if (found := shutil.which(name))), None)
@@ -162,6 +162,25 @@ def test_the_claim_and_its_gate_as_record_result_would_meet_them() -> None:
     assert copy.scope is None and "rediscovery" in copy.why
     quick = verdict({**smooth_win, "suite": "quick", "outcome": "win"}).claim
     assert quick.scope is None and quick.holdout == "not applicable"
+
+
+def test_an_experiments_view_shows_its_gate_never_the_hidden_problems(tmp_path: Path) -> None:
+    info = build_archive(tmp_path / "state.db")
+    shown = {**hostile_report(), "suite": "standard", "outcome": "win", "wins": 1, "ties": 2, "losses": 0}
+    hidden = {**shown, "suite": "holdout", "losses": 0, "geomean_ratio": 0.9, "classes": {},
+              "problems": [{**p, "problem": f"secret-problem-{i}"} for i, p in enumerate(shown["problems"])]}
+    archive = Archive(info["path"])
+    try:
+        archive.add_job("bench-standard-0a", "bench-standard", info["child"], 2)
+        add_run(archive, info["child"], shown, job_id="bench-standard-0a")
+        add_run(archive, info["child"], hidden, suite="holdout", job_id="bench-standard-0a")
+        page = app.experiment_document(archive, info["child"])
+    finally:
+        archive.close()
+    assert_self_contained(page)
+    assert "secret-problem" not in page
+    assert "win on the whole suite" in page and ">passed</span> holdout: 3 problems never shown" in page
+    assert page.count("<tr data-problem=") == len(shown["problems"])
 
 
 # -- the real server, the demo candidate ----------------------------------------------------------------
