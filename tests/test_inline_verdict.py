@@ -174,6 +174,8 @@ def test_an_experiments_view_shows_its_gate_never_the_hidden_problems(tmp_path: 
         archive.add_job("bench-standard-0a", "bench-standard", info["child"], 2)
         add_run(archive, info["child"], shown, job_id="bench-standard-0a")
         add_run(archive, info["child"], hidden, suite="holdout", job_id="bench-standard-0a")
+        archive.add_verdict(info["child"], verdict="win", benchmark_run_id=None, notes="", lessons="", evidence={
+            "claim": {"scope": "all", "p_value": 0.001, "level": 0.0125, "test": 1, "discovery": True}})
         page = app.experiment_document(archive, info["child"])
     finally:
         archive.close()
@@ -181,6 +183,8 @@ def test_an_experiments_view_shows_its_gate_never_the_hidden_problems(tmp_path: 
     assert "secret-problem" not in page
     assert "win on the whole suite" in page and ">passed</span> holdout: 3 problems never shown" in page
     assert page.count("<tr data-problem=") == len(shown["problems"])
+    assert ("recorded verdict</dt><dd><span class=\"badge win\">win</span> claim on all: pooled p 0.001 within the "
+            "lab-wide level 0.0125 (test 1)") in page
 
 
 # -- the real server, the demo candidate ----------------------------------------------------------------
