@@ -71,7 +71,7 @@ class Jobs:
                 job.result = await work(job)
                 job.status, job.message = "done", "finished"
             except Exception as exc:  # the job's failure is data for the model, not a server crash
-                log.exception("job %s failed", job.id)
+                log.exception("job %s did not finish", job.id)
                 while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
                     exc = exc.exceptions[0]  # a task group's wrapper says nothing the model can act on
                 if isinstance(exc, ExceptionGroup):  # chunks that lost their cluster at the same moment
