@@ -8,7 +8,8 @@ PYTHONPATH, its own lab built from `DIR/rust_scaffold`, e.g. a `git archive` of 
 each in its own lab holding the same secret (so the same problem instances), baselines tuned afresh
 in each lab. It then compares the two reports and the candidate's trials field by field, exactly
 (floats included), leaving out only what is a measurement of time (`seconds`, `timing`,
-`time_ratio_vs_adam`, `ns_per_step`, `wall_ns`) and the machine's description.
+`time_ratio_vs_adam`, `ns_per_step`, `wall_ns`), the machine's description, the harness version, and
+the tuning runs' accuracies (harness 2.4.0 computes none: tuning reads only final losses).
 
 `--against-tuning-curve-points N` runs the other tree with its tuning runs asking for N curve points
 (40 was the old value): then the tuning trials' curves and best losses may differ (they are made of
@@ -24,7 +25,7 @@ import argparse
 import json
 import math
 import os
-import shutil
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,12 @@ from typing import Any
 from _common import header, temp_lab, warm_lab
 
 TIME_KEYS = {"seconds", "timing", "time_ratio_vs_adam", "ns_per_step", "wall_ns", "machine", "elapsed"}
-TUNING_CURVE_KEYS = {"curve", "best_loss", "accuracy_curve"}
+# Versions differ when the harness changed; printed, not compared.
+VERSION_KEYS = {"harness_version"}
+# Tuning runs compute no accuracy since harness 2.4.0 (nothing reads a tuning run's accuracy).
+TUNING_ACCURACY_KEYS = {"test_accuracy", "accuracy_curve"}
+# What of a tuning run is made of its curve's points: with other curve points these may differ.
+TUNING_CURVE_KEYS = {"curve", "best_loss"}
 
 DRIVER = r'''
 import json, sys, anyio
@@ -81,7 +87,10 @@ def main() -> None:
         homes = {"this": first, "against": second}
         for name, (env, _) in trees.items():
             print(f"building the lab of '{name}' ({warm_lab(homes[name], env):.0f} s)", flush=True)
-        shutil.copyfile(first / "secret.key", second / "secret.key")  # the same problem instances
+        secret = secrets.token_bytes(32)  # one lab secret for both: the same problem instances
+        for home in homes.values():
+            (home / "secret.key").write_bytes(secret)
+            (home / "secret.key").chmod(0o600)
         for name, (env, points) in trees.items():
             out = homes[name] / "report.json"
             done = subprocess.run([sys.executable, "-c", DRIVER, str(homes[name]), args.suite, str(out), str(points)],
@@ -98,8 +107,15 @@ def main() -> None:
     if len(a["trials"]) != len(b["trials"]):
         differences.append(f"trials: {len(a['trials'])} vs {len(b['trials'])}")
     for i, (x, y) in enumerate(zip(a["trials"], b["trials"], strict=False)):
-        skip = TUNING_CURVE_KEYS if args.against_tuning_curve_points and x.get("phase") == "tune" else set()
+        skip = set(TUNING_ACCURACY_KEYS) if x.get("phase") == "tune" else set()
+        if args.against_tuning_curve_points and x.get("phase") == "tune":
+            skip |= TUNING_CURVE_KEYS
+            if x.get("diverged") and y.get("diverged"):
+                # A divergence that a full loss at one of many points shows one step before the next
+                # step's own loss does: the same step, one gradient more counted.
+                skip |= {"grad_evals", "oracle_evals"}
         compare(x, y, f"trials[{i}]", differences, compared, skip)
+    print("harness versions: " + " vs ".join(str(o["report"].get("harness_version")) for o in (a, b)))
     print(f"{compared[0]:,} numbers and strings compared (times and the machine left out)")
     for line in differences[:40]:
         print(f"  DIFFERENT {line}")
@@ -110,7 +126,7 @@ def main() -> None:
 def compare(x: Any, y: Any, where: str, differences: list[str], compared: list[int], skip: set[str]) -> None:
     if isinstance(x, dict) and isinstance(y, dict):
         for key in sorted(set(x) | set(y)):
-            if key in TIME_KEYS or key in skip:
+            if key in TIME_KEYS or key in VERSION_KEYS or key in skip:
                 continue
             if key not in x or key not in y:
                 differences.append(f"{where}.{key}: only in {'this' if key in x else 'against'}")

@@ -17,7 +17,7 @@ import pytest
 
 from frontier_mcp.protocol import CANDIDATE, SUITES, Harness, HarnessError, run_optimizer, tuning
 from frontier_mcp.protocol import harness as harness_module
-from frontier_mcp.protocol.run import _task_group
+from frontier_mcp.protocol.tasks import task_group
 from frontier_mcp.sandbox import Sandbox
 from frontier_mcp.scaffold import WARMUP_NAME, Lab
 from frontier_mcp.settings import load_settings
@@ -88,7 +88,7 @@ async def test_a_failure_inside_the_overlapping_steps_is_raised_as_itself() -> N
         await anyio.sleep(10)
 
     with pytest.raises(HarnessError, match="the candidate's knobs"):
-        async with _task_group() as group:
+        async with task_group() as group:
             group.start_soon(sleeper)
             raise HarnessError("the candidate's knobs could not be read")
 
@@ -96,7 +96,7 @@ async def test_a_failure_inside_the_overlapping_steps_is_raised_as_itself() -> N
         raise HarnessError("the harness did not start")
 
     with pytest.raises(HarnessError, match="did not start"):
-        async with _task_group() as group:
+        async with task_group() as group:
             group.start_soon(failing)
             await anyio.sleep(10)
 
@@ -161,6 +161,8 @@ async def test_tuning_with_two_curve_points_reads_the_same_as_with_forty(lab_hom
         assert len(two) == len(forty)
         for a, b in zip(two, forty, strict=True):
             if a["phase"] == "tune":
+                # Tuning computes no accuracy (full passes over the data that nothing reads).
+                assert a["test_accuracy"] is None and a["accuracy_curve"] is None, a
                 # Made of the curve's points: the curve itself, its best point and the accuracy curve.
                 assert len(a["curve"]) <= 2 and len(b["curve"]) >= len(a["curve"])
                 made_of_points = {"curve", "best_loss", "accuracy_curve"}
@@ -173,6 +175,19 @@ async def test_tuning_with_two_curve_points_reads_the_same_as_with_forty(lab_hom
                 a, b = ({k: v for k, v in row.items() if k not in made_of_points} for row in (a, b))
             assert _numbers(a) == _numbers(b)
     assert diverged, "the grid's top rates must diverge somewhere, or divergence was not exercised"
+    evaluated = [r for rows in outcomes[2] for r in rows if r["phase"] == "eval" and r["problem"].startswith("logreg")]
+    assert evaluated and all(r["test_accuracy"] is not None and r["accuracy_curve"] for r in evaluated
+                             if not r["diverged"])
+
+
+def test_tuning_lines_ask_for_two_points_and_no_accuracy() -> None:
+    tune = {"id": 3, "optimizer": "candidate", "problem": "mlp-mnist1d", "lr": 0.1, "seed": 0, "steps": 500,
+            "accuracy": False}
+    line = harness_module.format_line(tune, tuning.TUNING_CURVE_POINTS)
+    assert line.endswith("curve_points=2 accuracy=0"), line
+    evaluation = {**tune, "accuracy": True}
+    assert "accuracy" not in harness_module.format_line(evaluation, 40)
+    assert "accuracy" not in harness_module.format_line({k: v for k, v in tune.items() if k != "accuracy"}, 40)
 
 
 async def test_the_harness_list_is_read_once_per_binary(lab_home: Path, tmp_path: Path) -> None:

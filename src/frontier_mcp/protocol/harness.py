@@ -120,6 +120,8 @@ def format_line(run: dict[str, Any], curve_points: int, secret: bytes | None = N
     if run.get("decay", "constant") != "constant":
         knobs += f" decay={run['decay']}"
     knobs += "".join(f" switch.{name}=0" for name in run.get("switched_off") or ())
+    if run.get("accuracy") is False:
+        knobs += " accuracy=0"
     instance = instance_key(secret, run["problem"], run["seed"])
     return (f"id={run['id']} optimizer={run['optimizer']} problem={run['problem']} lr={run['lr']!r} "
             f"seed={run['seed']} instance={instance} steps={run['steps']} eval_budget={run['steps']} "

@@ -10,45 +10,22 @@ import platform
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 
 from .harness import Harness, HarnessError
 from .judging import judge
 from .probe import probe_rediscovery
 from .report import BenchmarkReport
 from .suites import CANDIDATE, Suite
+from .tasks import task_group
 from .timing import time_against_adam
 from .tuning import annotate_settings, baseline_space, run_optimizer, runs_per_optimizer
 
 Progress = Callable[[int, int, str], None]
-
-
-@contextlib.asynccontextmanager
-async def _task_group() -> AsyncIterator[TaskGroup]:
-    """A task group whose failure is its first error itself, not an ExceptionGroup: the tools catch
-    HarnessError (and the job reports any error's message) as when these steps ran one after another."""
-    try:
-        async with anyio.create_task_group() as group:
-            yield group
-    except BaseExceptionGroup as errors:
-        leaves: list[BaseException] = []
-        pending: list[BaseException] = [errors]
-        while pending:
-            error = pending.pop(0)
-            if isinstance(error, BaseExceptionGroup):
-                pending[:0] = error.exceptions
-            else:
-                leaves.append(error)
-        cancelled = anyio.get_cancelled_exc_class()
-        first = next((e for e in leaves if not isinstance(e, cancelled)), None)
-        if first is None:
-            raise
-        raise first from None
 
 
 async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchain_version: str,
@@ -69,7 +46,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
     async def read_knobs() -> None:
         found["declared"] = await harness.declared()
 
-    async with _task_group() as group:
+    async with task_group() as group:
         group.start_soon(list_harness)
         group.start_soon(read_knobs)
     info, declared = found["info"], found["declared"]
@@ -100,7 +77,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
         # sequence names the baseline (and its settings) a candidate reproduces, whatever it is called.
         found["probed"] = await probe_rediscovery(harness, suite.baselines)
 
-    async with _task_group() as group:
+    async with task_group() as group:
         if not switched_off and harness.candidate is not None:
             group.start_soon(probe)
         candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick, knobs=declared["knobs"],
@@ -119,7 +96,7 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
         found["timing"] = (None if switched_off else
                            await time_against_adam(harness, suite, candidate_trials, baseline_trials))
 
-    async with _task_group() as group:
+    async with task_group() as group:
         group.start_soon(timing)
         trials = done
         report = await anyio.to_thread.run_sync(lambda: judge(

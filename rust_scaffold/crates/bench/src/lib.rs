@@ -25,7 +25,7 @@ use remote::{RemoteCandidate, RemoteConfig};
 
 /// Bump whenever a problem, a baseline, the run protocol or the JSON output changes.
 /// It is pinned (with every problem's version and the baselines' version) by a test.
-pub const HARNESS_VERSION: &str = "2.3.0";
+pub const HARNESS_VERSION: &str = "2.4.0";
 
 /// A candidate optimizer's constructor (in-process: the harness's own tests).
 pub type Candidate = fn() -> Box<dyn Optimizer>;
@@ -49,7 +49,7 @@ impl From<Option<Candidate>> for CandidateSource {
 
 const USAGE: &str = "usage: frontier-bench list | run [--candidate BINARY [--sweep] [--run-timeout-ms N]] | serve BASELINE | replay [--candidate BINARY [--sweep] [--run-timeout-ms N]] | version
   list     print problems and optimizers as one JSON line
-  run      read a plan from stdin (one run per line: id=.. optimizer=.. problem=.. lr=.. seed=.. steps=.. [instance=..] [curve_points=..] [opt.<k>=<v>..] [knob.<k>=<v>..] [eval_budget=..] [time_limit_ms=..]), print one JSON line per run; optimizer=candidate runs BINARY, one fresh process per run
+  run      read a plan from stdin (one run per line: id=.. optimizer=.. problem=.. lr=.. seed=.. steps=.. [instance=..] [curve_points=..] [opt.<k>=<v>..] [knob.<k>=<v>..] [eval_budget=..] [time_limit_ms=..] [warmup=..] [decay=..] [accuracy=0]), print one JSON line per run; optimizer=candidate runs BINARY, one fresh process per run
   serve    answer one run's frames on stdin/stdout as a candidate binary does, with a baseline (for timing both the same way)
   replay   read runs (optimizer line [id=..], shapes, init, [loss ..] grad lines, end), print params after each step (and done id=.. / error id=.. per run with an id); optimizer=candidate runs BINARY, one fresh process per run; oracle calls void the run
   version  print the harness version

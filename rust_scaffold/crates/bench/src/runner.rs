@@ -180,7 +180,9 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
         return res;
     }
     res.curve.push((0, initial));
-    if let Some(a) = problem.test_accuracy(&params) {
+    // Accuracies are full passes over the data that a tuning run (`accuracy=0`) never reads.
+    let accuracy_at = |at: &[Tensor]| if spec.accuracy { problem.test_accuracy(at) } else { None };
+    if let Some(a) = accuracy_at(&params) {
         res.accuracy_curve.push((0, a));
     }
     best = best.min(initial);
@@ -291,7 +293,7 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
             }
             best = best.min(l);
             res.curve.push((t, l));
-            if let Some(a) = problem.test_accuracy(at) {
+            if let Some(a) = accuracy_at(at) {
                 res.accuracy_curve.push((t, a));
             }
         }
@@ -329,7 +331,7 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
             } else {
                 best = best.min(l);
                 res.curve.push((res.steps_done, l));
-                if let Some(a) = problem.test_accuracy(&params) {
+                if let Some(a) = accuracy_at(&params) {
                     res.accuracy_curve.push((res.steps_done, a));
                 }
             }
@@ -337,8 +339,10 @@ pub fn run(problem: &dyn Problem, make: &dyn Fn() -> Box<dyn Optimizer>, spec: &
     }
     if !res.diverged {
         res.final_loss = res.curve.last().map(|c| c.1);
-        res.train_accuracy = problem.train_accuracy(&params);
-        res.test_accuracy = problem.test_accuracy(&params);
+        if spec.accuracy {
+            res.train_accuracy = problem.train_accuracy(&params);
+            res.test_accuracy = problem.test_accuracy(&params);
+        }
     }
     res.best_loss = best.is_finite().then_some(best);
     res.params = params;

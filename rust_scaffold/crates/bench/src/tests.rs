@@ -179,6 +179,35 @@ fn runs_are_deterministic_and_seeded() {
     }
 }
 
+/// `accuracy=0` (what tuning runs ask for) leaves out the accuracies and nothing else: every loss, the
+/// curve and the counters are those of the same run with them, bit for bit.
+#[test]
+fn a_run_without_accuracies_has_the_same_losses() {
+    let strip_time = |s: &str| -> String {
+        s.split(',').filter(|f| !f.contains("_ns\"") && !f.contains("ns_per_step")).collect::<Vec<_>>().join(",")
+    };
+    for problem in ["logreg-breast-cancer", "softmax-digits", "mlp-mnist1d", "rosenbrock-10"] {
+        let line = format!("id=1 optimizer=adam problem={problem} lr=0.01 seed=3 instance=7 steps=40 curve_points=2");
+        let with = one(&line, None);
+        let without = one(&format!("{line} accuracy=0"), None);
+        assert!(!without.contains("accuracy_curve") && without.contains(r#""test_accuracy":null"#), "{without}");
+        assert!(without.contains(r#""train_accuracy":null"#), "{without}");
+        let data = problem != "rosenbrock-10";
+        assert_eq!(with.contains("accuracy_curve"), data, "{with}");
+        let drop_accuracy = |s: &str| -> String {
+            let s = strip_time(s);
+            let s = match (s.find(",\"accuracy_curve\""), s.find(",\"grad_evals\"")) {
+                (Some(a), Some(g)) => format!("{}{}", &s[..a], &s[g..]),
+                _ => s,
+            };
+            s.split(',').filter(|f| !f.contains("_accuracy\"")).collect::<Vec<_>>().join(",")
+        };
+        assert_eq!(drop_accuracy(&with), drop_accuracy(&without), "{problem}");
+    }
+    assert!(one("id=1 optimizer=adam problem=rosenbrock-10 lr=0.01 seed=3 steps=4 accuracy=2", None)
+        .contains("bad plan line: accuracy=2: use 0 or 1"));
+}
+
 /// Changing a problem or a baseline must come with a new HARNESS_VERSION (cached baseline
 /// results are keyed by it): update this table and the constant together.
 #[test]
@@ -195,7 +224,7 @@ fn version_table_is_pinned() {
                   rastrigin-20@1 ackley-30@1 styblinski-tang-20@1 quadratic-ill-100-k1e4@1 noisy-quadratic-100@1 \
                   softmax-wine@1 transformer-grammar-d24@1 grokking-mod-sub-37@2 cnn-digits-c4@1 baselines@3";
     assert_eq!(table.join(" "), pinned, "a version changed: bump HARNESS_VERSION and update this pin");
-    assert_eq!(HARNESS_VERSION, "2.3.0");
+    assert_eq!(HARNESS_VERSION, "2.4.0");
 }
 
 /// Curious spends 1 loss + 3 gradient evaluations of its own per step (hvp = 2), on top of the
