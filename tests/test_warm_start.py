@@ -18,7 +18,8 @@ import pytest
 from frontier_mcp import runtime
 from frontier_mcp.protocol import run
 
-TRIALS = [{"optimizer": "adam", "problem": "p", "lr": 0.1, "seed": s, "final_loss": 1.0 / (s + 1)} for s in range(5)]
+TRIALS = [{"phase": "eval", "optimizer": "adam", "problem": "p", "lr": 0.1, "seed": s, "final_loss": 1.0 / (s + 1)}
+          for s in range(5)]
 
 
 @pytest.fixture
@@ -45,6 +46,18 @@ def test_the_baseline_cache_is_parsed_once_while_the_file_is_unchanged(tmp_path:
     assert first is not None
     first[0]["lr"] = 99.0  # a caller's edit of its rows never reaches the next caller
     assert run.read_baselines(cache) == TRIALS and len(parses) == 1
+
+
+def test_a_hit_holds_and_hands_out_only_the_evaluation_rows(tmp_path: Path, parses: list[int]) -> None:
+    """Judging, timing and the tuned settings read only the baselines' evaluation runs; their tuning
+    runs (4,400 of 5,300 rows in `standard`) stay in the file, not in every hit's copy."""
+    tuning = [{**row, "phase": "tune", "lr": lr} for row in TRIALS for lr in (0.01, 1.0)]
+    cache = tmp_path / "baselines-quick-abc.json"
+    cache.write_text(json.dumps(tuning + TRIALS))
+    assert run.read_baselines(cache) == TRIALS and run.read_baselines(cache) == TRIALS and len(parses) == 1
+    run.write_baselines(cache, TRIALS + tuning)
+    assert json.loads(cache.read_text()) == TRIALS + tuning
+    assert run.read_baselines(cache) == TRIALS
 
 
 def test_a_replaced_or_damaged_cache_file_is_read_again(tmp_path: Path, parses: list[int]) -> None:
