@@ -50,16 +50,22 @@ def main() -> None:
     parser.add_argument("--loops", type=int, default=7, help="timed loops per server (default 7)")
     parser.add_argument("--suite", choices=("quick", "standard"), default="quick")
     parser.add_argument("--against", type=Path, help="a source tree to compare with (its src/ and rust_scaffold/)")
+    parser.add_argument("--this", type=Path, help="run 'this' from a source tree too (default: the checkout), "
+                        "e.g. an export of the working tree, so that edits during the run cannot reach it")
     parser.add_argument("--keep", action="store_true", help="keep the temporary labs")
     args = parser.parse_args()
     header(f"loop latency: write_crate -> compile -> benchmark({args.suite}) -> record_result over stdio")
-    servers: dict[str, dict[str, str]] = {"this": {}}
-    if args.against is not None:
-        src = (args.against / "src").resolve()
+    servers: dict[str, dict[str, str]] = {}
+    for name, tree in (("this", args.this), ("against", args.against)):
+        if tree is None:
+            if name == "this":
+                servers[name] = {}
+            continue
+        src = (tree / "src").resolve()
         if not (src / "frontier_mcp").is_dir():
-            raise SystemExit(f"{args.against} has no src/frontier_mcp")
-        servers["against"] = {"PYTHONPATH": str(src)}
-        print(f"against: {args.against.resolve()} (commit {_commit_of(args.against)})")
+            raise SystemExit(f"{tree} has no src/frontier_mcp")
+        servers[name] = {"PYTHONPATH": str(src)}
+        print(f"{name}: {tree.resolve()} (commit {_commit_of(tree)})")
     with ExitStack() as stack:
         homes = {}
         for name, env in servers.items():
