@@ -100,7 +100,7 @@ def test_prompts_resources_and_templates_are_listed(lab_home: Path, tmp_path: Pa
     assert code == 0, templates
     assert {t["uriTemplate"] for t in templates["result"]["resourceTemplates"]} == expected["templates"] == {
         "frontier://experiments/{experiment_id}", "frontier://sources/{experiment_id}",
-        "ui://frontier-mcp/verdict/{experiment_id}"}
+        "ui://frontier-mcp/verdict/{experiment_id}", "frontier://schema/tools/{tool}"}
 
     code, contract = inspect(lab_home, tmp_path, "--method", "resources/read", "--uri", "frontier://contract")
     assert code == 0, contract

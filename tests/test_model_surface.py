@@ -293,3 +293,53 @@ def test_the_harness_counts_a_diverged_runs_last_gradient(lab_home: Path) -> Non
     rows = [_trial_row({"phase": "eval", "problem": "rosenbrock-10", "optimizer": "sgd", "lr": 1.0, "seed": 1},
                        records[k]) for k in ("a", "b", "b")]
     assert _summary("sgd", rows).evals_per_step == 1.0
+
+
+# -- the tool list's size ------------------------------------------------------------------------
+
+# tools/list was 66k characters when three tools spelled the report's schema out, 34k with each tool's
+# whole output schema; issue 12 asks for at most 15k: output schemas are resources now.
+TOOL_LIST_BUDGET = 15_000
+
+
+async def test_the_tool_list_fits_its_budget_and_every_output_schema_is_a_resource(memory_client: Client) -> None:
+    import jsonschema
+
+    listed = await memory_client.list_tools()
+    size = len(json.dumps(listed.model_dump(mode="json", exclude_none=True, by_alias=True)))
+    assert size <= TOOL_LIST_BUDGET, size
+    for tool in listed.tools:
+        assert tool.output_schema is not None, tool.name
+        uri = f"frontier://schema/tools/{tool.name}"
+        assert uri in tool.output_schema["description"], tool.name
+        full = json.loads(getattr((await memory_client.read_resource(uri)).contents[0], "text", ""))
+        assert full["type"] == "object" and full["properties"], tool.name
+        assert all("title" not in prop for prop in tool.input_schema.get("properties", {}).values()), tool.name
+    # The full schema describes what the tool returns: a real result validates against it, field for field.
+    result = await memory_client.call_tool("history", {"limit": 3})
+    full = json.loads(getattr((await memory_client.read_resource("frontier://schema/tools/history")).contents[0],
+                              "text", ""))
+    assert result.structured_content is not None and set(result.structured_content) <= set(full["properties"])
+    jsonschema.validate(result.structured_content, full)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**result.structured_content, "rows": "not a list"}, full)
+    benchmark = json.loads(getattr((await memory_client.read_resource("frontier://schema/tools/benchmark")).contents[0],
+                                   "text", ""))
+    assert "frontier://schema/benchmark-report" in benchmark["properties"]["report"]["description"]
+
+
+async def test_an_optional_argument_is_listed_as_its_type_and_still_validated_in_full(memory_client: Client) -> None:
+    listed = {t.name: t for t in (await memory_client.list_tools()).tools}
+    parent = listed["write_crate"].input_schema["properties"]["parent_id"]
+    assert parent["type"] == "integer" and parent["minimum"] == 1 and "anyOf" not in parent
+    assert "parent_id" not in listed["write_crate"].input_schema["required"]
+    # The server validates against the full schema: null is still accepted, 0 still refused.
+    result = await memory_client.call_tool("history", {"limit": 2, "status": None})
+    assert not result.is_error, text_of(result)
+    refused = await memory_client.call_tool("history", {"limit": 0})
+    assert refused.is_error
+
+
+async def test_a_tool_schema_resource_for_an_unknown_tool_names_the_list(memory_client: Client) -> None:
+    with pytest.raises(MCPError, match="no tool named 'nope'"):
+        await memory_client.read_resource("frontier://schema/tools/nope")

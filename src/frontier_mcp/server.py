@@ -15,6 +15,7 @@ from typing import Annotated
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
+from mcp_types import Tool as MCPTool
 from pydantic import Field
 
 from . import __version__
@@ -25,6 +26,7 @@ from .runtime import Runtime
 from .settings import Settings
 from .tools import ALL_TOOLS
 from .tools.benchmark import REPORT_SCHEMA_URI, report_schema
+from .tools.listing import TOOL_SCHEMA_URI, compact_output_schema, listed_input_schema, served_output_schema
 from .tools.ui import APP_MIME_TYPE, EXPERIMENT_VERDICT_URI, apps_extension
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,20 @@ Optimizer trait) -> compile (fix diagnostics, re-write under the same name) -> b
 baselines, paired seeds, statistics; poll job_status if it returns a job id) -> record_result \
 (an honest verdict; the server refuses wins the numbers do not support). history, experiment and \
 leaderboard read the archive. Prompts: research_brief, translate, iterate."""
+
+
+class FrontierServer(MCPServer[Runtime]):
+    """MCPServer whose tools/list is compact (tools/listing.py): full output schemas are resources."""
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [tool.model_copy(update={
+            "input_schema": listed_input_schema(tool.input_schema),
+            "output_schema": tool.output_schema and compact_output_schema(tool.name, tool.output_schema)})
+            for tool in await super().list_tools()]
+
+    async def full_output_schema(self, name: str) -> dict | None:
+        schema = next((t.output_schema for t in await super().list_tools() if t.name == name), None)
+        return schema and served_output_schema(schema)
 
 
 def build_server(settings: Settings) -> MCPServer[Runtime]:
@@ -58,7 +74,7 @@ def build_server(settings: Settings) -> MCPServer[Runtime]:
             finally:
                 live.clear()
 
-    server: MCPServer[Runtime] = MCPServer(
+    server = FrontierServer(
         "frontier-mcp", title="frontier-mcp: automated optimizer research", instructions=INSTRUCTIONS,
         version=__version__, lifespan=lifespan, extensions=[apps_extension()])
     for register in ALL_TOOLS:
@@ -114,7 +130,7 @@ def _register_completions(server: MCPServer[Runtime], live: dict[str, Runtime]) 
         return Completion(values=values[:MAX_COMPLETIONS], total=None if more else len(values), has_more=more)
 
 
-def _register_resources(server: MCPServer[Runtime], live: dict[str, Runtime]) -> None:
+def _register_resources(server: FrontierServer, live: dict[str, Runtime]) -> None:
     def archive() -> Archive:
         return live["runtime"].archive
 
@@ -134,6 +150,14 @@ def _register_resources(server: MCPServer[Runtime], live: dict[str, Runtime]) ->
     def report_schema_resource() -> str:
         """Every field of a benchmark report (benchmark, job_status and ablate return one), described."""
         return json.dumps(report_schema(), indent=1)
+
+    @server.resource(TOOL_SCHEMA_URI, title="A tool's output schema", mime_type="application/schema+json")
+    async def tool_output_schema(tool: str) -> str:
+        """The full JSON schema of a tool's structured result: every field and nested model, described."""
+        schema = await server.full_output_schema(tool)
+        if schema is None:
+            raise ResourceError(f"no tool named {tool!r} has a structured result; tools/list names them")
+        return json.dumps(schema, indent=1)
 
     @server.resource("frontier://fields", title="Field catalog", mime_type="application/json")
     def fields() -> str:

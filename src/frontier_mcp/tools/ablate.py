@@ -57,7 +57,7 @@ def register(server: MCPServer) -> None:
             description="How long to wait before returning a job id (default: the server's setting).", ge=0,
             le=600)] = None,
     ) -> Annotated[CallToolResult, BenchmarkStatusWire]:
-        """Find out which part of a (winning) optimizer matters: the source declares its mechanisms with `fn switches(&self) -> Vec<&'static str>` and reads `ctx.switch("name")`; the server benchmarks the full candidate and, for each switch, a variant with that mechanism off (re-tuned with the same budget), and compares each variant with the full candidate on paired seeds (Wilcoxon, Holm). A mechanism 'mattered' if some problem is significantly worse without it. Results are archived with the experiment. Runs as a job; poll with job_status."""
+        """Find out which part of an optimizer matters: the source declares mechanisms with `fn switches(&self) -> Vec<&'static str>` and reads `ctx.switch("name")`; the server benchmarks the full candidate and, per switch, a variant with it off (re-tuned on the same budget), compared on paired seeds (Wilcoxon, Holm). A mechanism 'mattered' if some problem is significantly worse without it. Archived with the experiment; runs as a job (poll job_status)."""
         rt = runtime(ctx)
         experiment = require_built(rt, experiment_id)
         harness = harness_for(rt, experiment)

@@ -182,21 +182,33 @@ def _names(names: tuple[str, ...]) -> str:
     return ", ".join(names)
 
 
-SUITE_CHOICES = " ".join(
-    f"'{name}': {suite.purpose} ({len(suite.problems)} problems, {len(suite.eval_seeds)} evaluation seeds; "
-    f"baselines {_names(suite.baselines)})." for name, suite in SUITES.items() if not suite.hidden
-)
+def _suite_choices() -> str:
+    """One sentence per visible suite, generated from SUITES; a baseline list equal to an earlier
+    suite's is not repeated (tools/list is read on every turn)."""
+    seen: dict[tuple[str, ...], str] = {}
+    parts = []
+    for name, suite in SUITES.items():
+        if suite.hidden:
+            continue
+        baselines = f"the baselines of '{seen[suite.baselines]}'" if suite.baselines in seen else (
+            f"baselines {_names(suite.baselines)}")
+        seen.setdefault(suite.baselines, name)
+        parts.append(f"'{name}': {suite.purpose} ({len(suite.problems)} problems x {len(suite.eval_seeds)} "
+                     f"evaluation seeds; {baselines}).")
+    return " ".join(parts)
+
+
+SUITE_CHOICES = _suite_choices()
 
 DESCRIPTION = (
-    "Run the benchmark protocol on a compiled experiment (after a win on a suite built for claims ("
-    + _names(CLAIM_SUITES) + "), overall or in a problem class, that suite's hidden holdout runs too, a limited "
-    "number of times per lineage and day, and tells only whether its gate passed, overall and per class): every "
-    "optimizer, the candidate and each baseline, gets its learning rate tuned on the same log-spaced grid on tuning "
-    "seeds, then runs on fresh evaluation seeds. Returns per problem the candidate's median final loss, the best "
-    "baseline's, their ratio with a paired 95% interval, a paired Wilcoxon p-value (Holm-corrected) and the outcome "
-    "(a win needs the whole interval below 0.95), a verdict per problem class (" + _names(tuple(CLASSES)) + "), "
-    "steps to a held-out accuracy target where a problem has one, loss curves and time per step. Long runs return a "
-    "job id; poll it with job_status.")
+    "Run the benchmark protocol on a compiled experiment: every optimizer, the candidate and each baseline, is "
+    "tuned on the same budget (learning-rate grid, then its own hyperparameters) on tuning seeds, then run on fresh "
+    "evaluation seeds. Returns per problem the candidate's and the best baseline's median final loss, their ratio "
+    "with a paired 95% interval, a Holm-corrected paired Wilcoxon p-value and the outcome (a win needs the whole "
+    "interval below 0.95), a verdict per problem class (" + _names(tuple(CLASSES)) + "), curves and time per "
+    "step. After a win on a suite built for claims (" + _names(CLAIM_SUITES) + ") its hidden holdout runs too "
+    "(a few times per lineage and day) and tells only whether its gate passed. Long runs return a job id: poll "
+    "job_status.")
 
 
 def register(server: MCPServer) -> None:

@@ -38,7 +38,7 @@ def register(server: MCPServer) -> None:
         ctx: Context,
         experiment_id: Annotated[int, Field(description="The id returned by write_crate.", ge=1)],
     ) -> Annotated[CallToolResult, CompileResult]:
-        """Build the experiment's crate with cargo (release, offline, sandboxed) and return rustc's errors and warnings with line and column in your optimizer.rs and the rendered snippet. If it fails, fix the source and call write_crate again with the same name and pairing (the experiment is revised in place), then compile again."""
+        """Build the experiment's crate with cargo (release, offline, sandboxed) and return rustc's errors and warnings with line and column in your optimizer.rs and the rendered snippet. If it fails, fix the source, write_crate again with the same name (revised in place), and compile again."""
         rt = runtime(ctx)
         try:
             experiment = rt.archive.require_experiment(experiment_id)

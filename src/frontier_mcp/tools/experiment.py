@@ -85,7 +85,7 @@ def register(server: MCPServer) -> None:
             description="Include the full benchmark reports (every baseline, curves) instead of compact numbers; "
                         "large. The resource frontier://experiments/{id} always has them.")] = False,
     ) -> Annotated[CallToolResult, ExperimentDetail]:
-        """Everything the archive holds on one experiment: conjecture, lineage (parent chain, children), the source diff against its parent and how each problem's loss ratio changed, the last build's diagnostics, every benchmark run's per-problem numbers (full reports with curves on request), and the verdict. Read-only. The source is also at resource frontier://sources/{experiment_id}."""
+        """Everything the archive holds on one experiment: conjecture, lineage (parents, children), the source diff against its parent and how each problem's ratio changed, the last build's diagnostics, every benchmark run's per-problem numbers (full reports on request), and the verdict. Read-only."""
         rt = runtime(ctx)
         with archive_errors():
             result = _experiment(rt.archive, experiment_id, include_source, include_reports)

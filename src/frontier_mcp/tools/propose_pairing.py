@@ -45,7 +45,7 @@ def register(server: MCPServer) -> None:
         allow_repeat: Annotated[bool, Field(
             description="Allow a pair that was proposed before (default: never repeat).")] = False,
     ) -> Annotated[CallToolResult, PairingResult]:
-        """Start a research iteration: offers two rarely connected fields of mathematics, physics or theoretical CS, with their key objects and theorems and a hint of why each might matter for high-dimensional non-convex optimization. Pairs the archive has not tried are favoured. Conjecture a new optimizer that bridges the two fields, then call write_crate with the returned pairing_id."""
+        """Start a research iteration: two rarely connected fields of mathematics, physics or theoretical CS, with key objects, theorems and why each might matter for high-dimensional non-convex optimization; pairs the archive has not tried are favoured. Conjecture an optimizer that bridges them, then call write_crate with the pairing_id."""
         rt = runtime(ctx)
         with archive_errors():
             usage = rt.archive.pair_usage()

@@ -165,21 +165,21 @@ def register(server: MCPServer) -> None:
         experiment_id: Annotated[int, Field(description="The experiment to close.", ge=1)],
         verdict: Annotated[Verdict, Field(
             description="win / loss / tie / mixed against the baselines, inconclusive, or broken (did not "
-                        "compile or run). A win is refused unless the 'standard' suite measured one.")],
+                        "compile or run).")],
         notes: Annotated[str, Field(description=(
-            f"What happened, in your words: which problems, which numbers. Up to {NOTES_MAX} characters; "
-            f"experiment's text shows the first {NOTES_SHOWN}, its structured result all."),
+            f"What happened: which problems, which numbers. Up to {NOTES_MAX} characters (text views show "
+            f"{NOTES_SHOWN})."),
             max_length=NOTES_MAX)] = "",
         lessons: Annotated[str, Field(description=(
-            "What the next conjecture should learn from this one: shown to later pairings of the same fields "
-            f"and to relatives. Up to {LESSONS_MAX} characters; those views show the first {LESSONS_SHOWN}, so "
-            "put the point first."), max_length=LESSONS_MAX)] = "",
+            "What the next conjecture should learn: shown to later pairings of these fields and to relatives. "
+            f"Up to {LESSONS_MAX} characters; they show the first {LESSONS_SHOWN}, so put the point first."),
+            max_length=LESSONS_MAX)] = "",
         classes: Annotated[list[Literal["smooth", "multimodal", "stochastic", "neural"]] | None, Field(
-            description="Scope a 'win' to these problem classes (e.g. ['smooth']) when the candidate won them but "
-                        "not the whole suite; each needs its own standard win and holdout gate. Empty: the "
-                        "whole suite.", max_length=4)] = None,
+            description="Scope a 'win' to these problem classes when the candidate won them but not the whole "
+                        "suite; each needs its own win and holdout gate. Empty: the whole suite.",
+            max_length=4)] = None,
     ) -> Annotated[CallToolResult, Recorded]:
-        """Close an experiment with your verdict, notes and lessons. The server attaches the measured evidence (builds, every benchmark run, per-problem and per-class ratios with intervals and p-values, tuned settings) and refuses a verdict the numbers do not support. A 'win' (of the whole suite, or scoped with `classes`, e.g. ['smooth']) needs on the standard suite a problem won (Holm-corrected p < alpha and the ratio's 95% interval below 0.95), none lost and a geometric-mean ratio below 1 in its scope; the hidden holdout gate passed for that scope; and the pooled p-value within the lab-wide false-discovery budget (LORD++). Verdicts are final; evolve the idea as a child experiment (parent_id) instead."""
+        """Close an experiment with your verdict, notes and lessons. The server attaches the measured evidence (builds, benchmark runs, ratios with intervals, p-values, tuned settings) and refuses a verdict the numbers do not support. A 'win' (of the whole suite, or scoped with `classes`) needs, on the latest run of a suite built for claims (standard, neural), a problem won (Holm-corrected p < alpha, the ratio's 95% interval below 0.95), none lost and a geometric-mean ratio below 1 in its scope; that suite's hidden holdout gate passed; and the pooled p-value within the lab-wide false-discovery budget (LORD++). Verdicts are final; evolve the idea as a child experiment (parent_id)."""
         rt = runtime(ctx)
         try:
             rt.archive.require_experiment(experiment_id)

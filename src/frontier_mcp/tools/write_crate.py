@@ -45,13 +45,13 @@ def register(server: MCPServer) -> None:
             description="A falsifiable prediction the benchmark can refute, e.g. 'beats Adam on "
                         "ill-conditioned quadratics, loses on Rastrigin'.", min_length=10, max_length=4000)],
         source: Annotated[str, Field(
-            description="The complete Rust file optimizer.rs: `use frontier_core::{Optimizer, StepContext, "
-                        "Tensor};` and `pub fn build() -> impl Optimizer + 'static`. std only, no unsafe, "
-                        "no I/O. See the prompt 'translate'.", min_length=1, max_length=MAX_SOURCE_CHARS)],
+            description="The complete Rust file optimizer.rs, as the resource frontier://contract says: "
+                        "`pub fn build() -> impl Optimizer + 'static`; std only, no unsafe, no I/O.",
+            min_length=1, max_length=MAX_SOURCE_CHARS)],
         parent_id: Annotated[int | None, Field(
             description="The experiment this one evolves from, if any (lineage).", ge=1)] = None,
     ) -> Annotated[CallToolResult, CrateWritten]:
-        """Turn a conjecture and its Rust implementation into an experiment (read the resource frontier://contract first: the Optimizer trait, Tensor, StepContext with its oracle budget, knobs, the rules, a complete example): validates the name and the source (one file, std only, no unsafe, no I/O), archives the conjecture with its lineage, and writes a crate behind the fixed Optimizer trait. Returns the experiment id; call compile next. To fix a source that failed to compile, call write_crate again with the same name: an experiment that has not compiled yet is revised in place (its failed builds stay in the archive). Nothing is written if validation fails."""
+        """Turn a conjecture and its Rust implementation into an experiment (read the resource frontier://contract first: the Optimizer trait, Tensor, StepContext and its oracle budget, knobs, rules, an example). Validates the name and source (one file, std only, no unsafe, no I/O), archives the conjecture with its lineage and writes the crate; nothing is written if validation fails. Returns the experiment id: call compile next. To fix a source that failed to compile, call again with the same name (revised in place)."""
         rt = runtime(ctx)
         problem = check_name(name)
         if problem:
