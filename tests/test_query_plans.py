@@ -165,6 +165,9 @@ def test_the_listings_answer_what_a_count_or_a_scan_would(populated: tuple[Archi
     field_count = archive.one("SELECT COUNT(*) AS n FROM experiments e JOIN pairings p ON p.id = e.pairing_id "
                               "WHERE ? IN (p.field_a, p.field_b) AND e.status = 'recorded'", (probe.field,))
     assert archive.history(limit=1, offset=0, field=probe.field, status="recorded")[1] == field_count["n"]  # type: ignore[index]
+    for offset in (1, 7, N_EXPERIMENTS // 2, N_EXPERIMENTS - 3, N_EXPERIMENTS + 5):  # ids 1..N: the page from the key
+        walked = archive.query("SELECT id FROM experiments ORDER BY id DESC LIMIT 5 OFFSET ?", (offset,))
+        assert [r["id"] for r in archive.history(limit=5, offset=offset)[0]] == [r["id"] for r in walked]
     fields = [probe.field, probe.other_field]
     plain = archive.query(
         "SELECT e.id AS experiment_id FROM verdicts v JOIN experiments e ON e.id = v.experiment_id "
@@ -224,3 +227,23 @@ def test_the_summaries_kept_by_the_writes_equal_those_derived_from_scratch(tmp_p
     assert counts["experiments"] == len(experiments) == sum(n for k, n in counts.items() if k.startswith("status="))
     assert derived["field_lessons"], "some verdicts have lessons"
     archive.close()
+
+
+def test_a_history_page_is_right_when_ids_have_gaps(tmp_path: Path) -> None:
+    """Ids missing (a row deleted outside frontier-mcp): the page is walked, not computed from the key."""
+    path = tmp_path / "state.db"
+    Archive(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO pairings VALUES (1, 'a', 'b', 'a|b', NULL, 0)")
+        db.execute("INSERT INTO sources VALUES (1, 'h', 'n', 1, 'x')")
+        for i in (1, 2, 3, 5, 6):
+            db.execute("INSERT INTO experiments (id, name, pairing_id, source_id, statement, mechanism, prediction, "
+                       "status, created_at, updated_at) VALUES (?, ?, 1, 1, 's', 'm', 'p', 'written', 0, 0)",
+                       (i, f"e{i}"))
+        db.execute("DELETE FROM experiments WHERE id = 3")
+    archive = Archive(path)
+    try:
+        rows, total = archive.history(limit=2, offset=1)
+        assert total == 4 and [r["id"] for r in rows] == [5, 2]
+    finally:
+        archive.close()

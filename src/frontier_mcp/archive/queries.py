@@ -34,7 +34,7 @@ class Probe:
     other_field: str
     normalized_sha256: str  # the middle experiment's normalized source hash
     job: str  # the newest job with benchmark runs (or an id no job has)
-    since: float  # when the middle experiment was created
+    since: float  # a day before the newest experiment was created (the holdout gate's window)
 
     # A field no pairing has: what propose_pairing asks for a pair never tried, where a walk of the
     # verdicts newest first would find nothing to stop at.
@@ -52,10 +52,11 @@ class Probe:
         assert middle is not None
         leaf = queries.one("SELECT id, parent_id FROM experiments WHERE parent_id IS NOT NULL ORDER BY id DESC LIMIT 1")
         job = queries.one("SELECT job_id FROM benchmark_runs WHERE job_id IS NOT NULL ORDER BY id DESC LIMIT 1")
+        newest = queries.one("SELECT created_at FROM experiments WHERE id = ?", (last,))
         return cls(experiments=last, middle=middle["id"], leaf=leaf["id"] if leaf else last,
                    parent=leaf["parent_id"] if leaf else last, field=middle["field_a"], other_field=middle["field_b"],
                    normalized_sha256=middle["normalized_sha256"], job=job["job_id"] if job else "no-such-job",
-                   since=middle["created_at"])
+                   since=(newest["created_at"] if newest else middle["created_at"]) - 86_400.0)
 
 
 # A case: its label, and the keyword arguments it calls the method with.
@@ -336,10 +337,17 @@ class Queries:
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         key = "&".join(part for part in (field and f"field={field}", status and f"status={status}") if part)
         total = self.listing_count(key or "experiments")
+        page = f"SELECT id FROM {source} {clause} ORDER BY id DESC LIMIT ? OFFSET ?"
+        page_params: tuple[Any, ...] = (*params, limit, offset)
+        if not where and offset and self.one("SELECT MAX(id) AS id FROM experiments") == {"id": total}:
+            # Ids 1..total, none missing (frontier-mcp never deletes one): the page at `offset` starts at
+            # id total - offset, found in the key; OFFSET would walk `offset` index entries (40 ns each).
+            page, page_params = "SELECT id FROM experiments WHERE id <= ? ORDER BY id DESC LIMIT ?", (
+                total - offset, limit)
         latest = f"""(SELECT {{}} FROM benchmark_runs b WHERE b.experiment_id = e.id
                       AND b.suite NOT IN ({HIDDEN_SQL}) ORDER BY b.id DESC LIMIT 1)"""
         rows = self.query(
-            f"""WITH page(id) AS (SELECT id FROM {source} {clause} ORDER BY id DESC LIMIT ? OFFSET ?)
+            f"""WITH page(id) AS ({page})
                 SELECT e.id, e.name, e.status, e.parent_id, e.created_at, p.field_a, p.field_b,
                        substr(e.statement, 1, 160) AS statement,
                        (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict,
@@ -350,7 +358,7 @@ class Queries:
                         WHERE s2.normalized_sha256 = (SELECT normalized_sha256 FROM sources WHERE id = e.source_id)
                           AND e2.id < e.id) AS duplicate_of
                 FROM page JOIN experiments e ON e.id = page.id JOIN pairings p ON p.id = e.pairing_id
-                ORDER BY e.id DESC""", (*params, limit, offset))
+                ORDER BY e.id DESC""", page_params)
         return rows, total
 
     @listing(("first page", lambda p: {"limit": 20, "offset": 0}),
