@@ -313,25 +313,33 @@ QUERIES: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def listings(db_path: Path, calls: int, n: int) -> None:
+def listings(db_path: Path, calls: int, n: int, small: int = 1_000) -> None:
     """Every case of every registered listing in process, median of `calls` after one untimed call
-    (the page cache warm, as in a running server); the whole-table reads once each, for information."""
+    (the page cache warm, as in a running server), beside the same case on a lab of `small` experiments
+    generated the same way, measured right after it: the ratio is the growth with the archive, which a
+    busy machine inflates less than it does the absolute times. The whole-table reads once each."""
     target = LISTING_TARGET if n <= 100_000 else LISTING_TARGET_1M
-    archive = Archive(db_path)
-    probe = Probe.of(archive)
-    print(f"every listing in process at {n:,} experiments, median of {calls} (target {fmt_s(target)}); {load()}")
+    base = Path(tempfile.mkdtemp(prefix="frontier-bench-small-")) / "state.db"
+    populate(base, small)
+    archive, reference = Archive(db_path), Archive(base)
+    probe, reference_probe = Probe.of(archive), Probe.of(reference)
+    print(f"every listing in process at {n:,} experiments, median of {calls} (target {fmt_s(target)}), and the "
+          f"same case at {small:,}; {load()}")
     print(f"  probe: {probe}")
+    print(f"  {'listing (case)':<62} {n:>9,} {'(p90)':>9} {small:>9,} {'ratio':>6}")
     worst = ("", 0.0)
     slow = []
     for name, cases in LISTINGS.items():
-        method = getattr(archive, name)
         for label, arguments in cases:
-            kwargs = arguments(probe)
-            method(**kwargs)
-            times = timed(lambda m=method, k=kwargs: m(**k), calls)
-            m = median(times)
+            medians = []
+            for lab, lab_probe in ((archive, probe), (reference, reference_probe)):
+                method, kwargs = getattr(lab, name), arguments(lab_probe)
+                method(**kwargs)
+                times = timed(lambda m=method, k=kwargs: m(**k), calls)
+                medians.append((median(times), quantile(times, 0.9)))
+            (m, p90), (m_small, _) = medians
             title = f"{name}" + (f" ({label})" if label else "")
-            print(f"  {title:<62} {fmt_s(m):>9} (p90 {fmt_s(quantile(times, 0.9))})"
+            print(f"  {title:<62} {fmt_s(m):>9} {fmt_s(p90):>9} {fmt_s(m_small):>9} {m / m_small:>6.1f}"
                   + ("  > target" if m > target else ""))
             if m > target:
                 slow.append(title)
@@ -342,8 +350,10 @@ def listings(db_path: Path, calls: int, n: int) -> None:
         seconds = timed(getattr(archive, name), 1)[0]
         print(f"  {name:<30} {fmt_s(seconds):>9}  ({reason})")
     archive.close()
+    reference.close()
     verdict("server_listings", f"slowest listing {worst[0]} {fmt_s(worst[1])} at {n:,} experiments"
-            + (f"; over: {', '.join(slow)}" if slow else ""), f"<= {fmt_s(target)}", worst[1] <= target)
+            + (f"; over: {', '.join(slow)}" if slow else "") + f"; {load()}", f"<= {fmt_s(target)}",
+            worst[1] <= target)
 
 
 def queries(big: Path, empty: Path, calls: int, n: int, extra: dict[str, str]) -> None:
