@@ -144,12 +144,18 @@ class LocalCluster:
             self.head = self._ray("head", ["--head", "--num-cpus", "0", "--port", str(self.port),
                                            "--dashboard-port", str(free_port()), "--include-dashboard", "false"])
             self._wait([self.head])
-            cores = sorted(os.sched_getaffinity(0))
-            self.workers = [self._ray(f"worker{i}", ["--address", self.address, "--num-cpus", "1"],
-                                      cpu=cores[i % len(cores)]) for i in range(self._wanted)]
-            self._wait(self.workers)
+            self.add_workers(self._wanted)
         except BaseException as exc:  # handed to the test that waits for the cluster
             self._failure = exc
+
+    def add_workers(self, count: int) -> None:
+        """`count` more one-CPU worker nodes, each pinned to the next core in turn."""
+        cores = sorted(os.sched_getaffinity(0))
+        alive = sum(node.process.poll() is None for node in self.workers)
+        added = [self._ray(f"worker{len(self.workers) + i}", ["--address", self.address, "--num-cpus", "1"],
+                           cpu=cores[(alive + i) % len(cores)]) for i in range(count)]
+        self.workers += added
+        self._wait(added)
 
     def wait_ready(self) -> None:
         self._starter.join()
