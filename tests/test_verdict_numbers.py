@@ -432,3 +432,122 @@ def test_a_claim_spends_the_next_lab_wide_level_and_a_discovery_earns_the_next_o
     third = spend_claim_test(rt, ids[2], Claim(scope="all", p_value=1e-6, pairs=200), "win")
     assert third["test"] == 3 and third["level"] == pytest.approx(lord_level(3, [1], 0.05)) and third["discovery"]
     assert archive.next_claim_position() == (4, [1, 3])
+
+
+# --- survivors of the first mutation run, each pinned (docs/mutation.md) -------------------------
+
+def test_runs_that_errored_are_left_out_of_evaluations_per_step() -> None:
+    rows = [{"oracle_evals": 10, "steps_done": 10}, {"oracle_evals": 90, "steps_done": 10, "error": "panicked"},
+            {"oracle_evals": 30, "steps_done": 10, "diverged": True}, {"oracle_evals": 5, "steps_done": 0}]
+    assert judging.evals_per_step(rows) == [1.0]
+
+
+def test_class_pairs_count_only_log_ratios_beyond_the_tie_tolerance() -> None:
+    report = judged(*suite_rows({p.name: 0.5 for p in SUITE.problems}))
+    tol = stats.TIE_LOG_TOLERANCE
+    logs = {p.problem: [tol, -tol, 2 * tol, 0.0] for p in report.problems}
+    verdicts = judging.class_verdicts(report.problems, logs)
+    assert sum(v.pairs for v in verdicts.values()) == len(report.problems)  # only the 2 * tol entries count
+
+
+def test_a_significant_ratio_whose_interval_reaches_the_minimum_effect_is_a_tie() -> None:
+    # Better on every seed (p = 2/2^8), median ratio ~0.75, but half the seeds only 1 % better: the
+    # interval of the median per-seed ratio reaches 0.99 — too uncertain to be a win.
+    factors = {p.name: 1.0 for p in SUITE.problems}
+    candidate, baselines = suite_rows(factors)
+    first = SUITE.problems[0].name
+    per_seed = [0.5, 0.99] * (len(SEEDS) // 2)
+    for row, factor in zip([r for r in candidate if r["problem"] == first], per_seed, strict=True):
+        row["final_loss"] = row["best_loss"] = row["final_loss"] * factor
+    problem = judged(candidate, baselines).problems[0]
+    assert problem.p_value == pytest.approx(2 / 2 ** len(SEEDS)) and problem.ratio < stats.MIN_EFFECT
+    assert problem.ratio_ci is not None and problem.ratio_ci[1] >= stats.MIN_EFFECT
+    assert problem.outcome == "tie"
+
+
+def test_report_curves_have_twelve_points_and_costs_start_at_one_step() -> None:
+    candidate, baselines = suite_rows({p.name: 0.5 for p in SUITE.problems})
+    for row in candidate + baselines:
+        final = row["final_loss"]
+        row["curve"] = [[step, 4.0 * (final / 4.0) ** (step / 39)] for step in range(40)]
+    report = judged(candidate, baselines)
+    for problem in report.problems:
+        assert len(problem.curves[CANDIDATE]) == 12 and len(problem.curves["adam"]) == 12
+
+
+def test_speedup_and_profile_at_the_first_steps() -> None:
+    candidate, baselines = suite_rows({p.name: 1.0 for p in SUITE.problems})
+    for row in candidate:  # the candidate is at the target half-way to step 1; adam by step 2 of 4
+        row["curve"] = [[0, 4.0], [1, row["final_loss"] ** 2 / 4.0], [4, row["final_loss"]]]
+    for row in baselines:
+        if row["optimizer"] == "adam":
+            row["curve"] = [[0, 4.0], [2, row["final_loss"]], [4, row["final_loss"]]]
+    report = judged(candidate, baselines)
+    first = report.problems[0]
+    assert first.steps_to_target is not None and 0 < first.steps_to_target < 1
+    assert first.best_baseline_steps is not None and 1 < first.best_baseline_steps < 2
+    assert first.speedup == pytest.approx(first.best_baseline_steps / first.steps_to_target)
+    # Costs are counted from one step: both reach the target within the first two, so both are "best".
+    assert report.performance_profile[CANDIDATE]["1"] == 1.0 and report.performance_profile["adam"]["1"] == 0.0
+    assert report.performance_profile["adam"]["2"] == 1.0
+    # Already at the target at step 0: no speedup can be divided out.
+    for row in candidate:
+        row["curve"] = [[0, row["final_loss"]], [4, row["final_loss"]]]
+    report = judged(candidate, baselines)
+    assert report.problems[0].steps_to_target == 0.0 and report.problems[0].speedup is None
+
+
+def test_a_run_diverged_on_one_side_only_is_not_a_rediscovery_and_tiny_losses_compare_absolutely() -> None:
+    _, baselines = suite_rows({p.name: 1.0 for p in SUITE.problems})
+    copied = [{**r, "optimizer": CANDIDATE} for r in baselines if r["optimizer"] == "adam"]
+    one_diverged = [{**r, "final_loss": math.inf} if i == 0 else r for i, r in enumerate(copied)]
+    assert judging.rediscovery(one_diverged, baselines, SUITE) is None
+    tiny = [{**r, "final_loss": stats.LOSS_FLOOR, "curve": []} for r in baselines]
+    tiny_mine = [{**r, "optimizer": CANDIDATE, "final_loss": stats.LOSS_FLOOR + 1e-12}
+                 for r in tiny if r["optimizer"] == "adam"]
+    assert judging.rediscovery(tiny_mine, tiny, SUITE) == "adam"  # 1e-12 apart at the floor: the same
+
+
+def test_exact_p_values_at_fifty_pairs_and_at_a_log_ratio_of_exactly_one() -> None:
+    fifty = [math.exp(-0.5 - 0.01 * i) for i in range(50)]
+    assert stats.paired_log_wilcoxon(fifty, [1.0] * 50) == pytest.approx(2 * 2.0**-50)
+    assert stats.paired_log_wilcoxon([math.e] * 8, [1.0] * 8) == pytest.approx(2 / 2**8)
+
+
+def test_profiles_divide_by_a_best_cost_below_one() -> None:
+    assert stats.performance_profile({"a": [0.5], "b": [1.0]}, (1, 2)) == {
+        "a": {"1": 1.0, "2": 1.0}, "b": {"1": 0.0, "2": 1.0}}
+
+
+def test_the_intervals_are_pinned_to_their_resampling() -> None:
+    # 16 draws, where another resampling seed moves the upper end (1.134 with seed 1).
+    values = [float(x) for x in np.random.default_rng(0).lognormal(0.0, 1.0, 16)]
+    assert stats.median_ci(values) == pytest.approx((0.49473390045005083, 1.2731085764731978), rel=1e-12)
+    rng = np.random.default_rng(11)
+    rng.lognormal(0.0, 1.0, 12)
+    reference = [float(x) for x in rng.lognormal(4.0, 0.5, 12)]
+    noisy = [2.0 * x * float(f) for x, f in zip(reference, rng.lognormal(0.0, 0.2, 12), strict=True)]
+    assert stats.ratio_of_medians_ci(noisy, reference) == pytest.approx(
+        (1.4953582964651113, 2.2683248087074737), rel=1e-12)
+
+
+def test_accuracy_and_target_steps_at_their_edges() -> None:
+    assert stats.steps_to_accuracy([[0, 0.5], [100, 0.9]], 0.9) == 100  # reaching the target counts
+    assert stats.steps_to_accuracy([[0, 0.95], [100, 0.99]], 0.9) == 0.0
+    assert stats.log_target(0.11, 0.11) == 0.11  # no progress to measure: the best itself, not exp(log(best))
+
+
+def test_a_scoped_claim_rests_on_the_latest_run_that_measured_its_classes() -> None:
+    from frontier_mcp.tools.record_result import Claim, refusal
+
+    smooth = {"outcome": "win", "geomean_ratio": 0.5, "wins": 1, "ties": 1, "losses": 0, "pooled_p": 1e-5,
+              "pairs": 40}
+    standard = {"benchmark_run_id": 1, "job_id": "job-1", "suite": "standard", "outcome": "win",
+                "geomean_ratio": 0.5, "wins": 1, "ties": 9, "losses": 0, "rediscovery_of": None, "pooled_p": 1e-4,
+                "pairs": 120, "classes": {"smooth": smooth}}
+    gate = {"benchmark_run_id": 2, "job_id": "job-1", "suite": "holdout", "passed": True,
+            "classes": {"smooth": True}}
+    neural = {**standard, "benchmark_run_id": 3, "job_id": "job-3", "suite": "neural", "outcome": "tie",
+              "classes": {"neural": {**smooth, "outcome": "tie"}}}
+    claim = refusal("win", {"benchmarks": [standard, gate, neural]}, lambda job_id: False, ["smooth"])
+    assert claim == Claim(scope="smooth", p_value=1e-5, pairs=40)

@@ -78,14 +78,14 @@ def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[st
         best = min(suite.baselines, key=lambda n: (stats.floored(summaries[n].median_final_loss), n))
         mine_finals = [r["final_loss"] for r in cand_rows]
         best_finals = [r["final_loss"] for r in evals[(best, spec.name)]]
+        # Paired by seed: compare refuses runs of unequal number (a missing run is a bug upstream).
         comparison = stats.compare(mine_finals, best_finals)
-        paired = len(mine_finals) == len(best_finals)
         steps = _steps_to_target(spec, optimizers, evals)
         for name in optimizers:
             costs[name].append(max(1.0, steps["by_optimizer"][name]))
         partial.append({"spec": spec, "cand": _summary(CANDIDATE, cand_rows), "best": best,
-                        "logs": stats.paired_log_ratios(mine_finals, best_finals) if paired else None,
-                        "ci": stats.paired_ratio_ci(mine_finals, best_finals) if paired else None,
+                        "logs": stats.paired_log_ratios(mine_finals, best_finals),
+                        "ci": stats.paired_ratio_ci(mine_finals, best_finals),
                         "baselines": list(summaries.values()), "cmp": comparison, "steps": steps,
                         "curves": {CANDIDATE: _median_curve(cand_rows, 12),
                                    best: _median_curve(evals[(best, spec.name)], 12)}})
@@ -97,7 +97,7 @@ def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[st
         results.append(ProblemResult(
             problem=item["spec"].name, steps=item["spec"].steps, candidate=item["cand"],
             best_baseline=best, baselines=item["baselines"], ratio=cmp.ratio, p_value=cmp.p_value,
-            p_holm=p_holm, ratio_ci=list(ci) if ci else None, problem_class=class_of(item["spec"].name),
+            p_holm=p_holm, ratio_ci=list(ci), problem_class=class_of(item["spec"].name),
             outcome=stats.outcome_of(p_holm, cmp.ratio, suite.alpha, ci),
             target_loss=steps["target"], steps_to_target=_finite(mine), best_baseline_steps=_finite(theirs),
             speedup=(theirs / mine) if math.isfinite(mine) and math.isfinite(theirs) and mine > 0 else None,
@@ -107,7 +107,7 @@ def judge(suite: Suite, candidate: list[dict[str, Any]], baselines: list[dict[st
                 r["diverged"] for r in tuning[item["spec"].name])))
     outcomes = [r.outcome for r in results]
     speedups = [r.speedup for r in results if r.speedup is not None]
-    pooled = [float(x) for item in partial if item["logs"] is not None for x in item["logs"]]
+    pooled = [float(x) for item in partial for x in item["logs"]]
     return BenchmarkReport(
         suite=suite.name, harness_version=harness_version, outcome=stats.overall_outcome(outcomes),
         wins=outcomes.count("win"), ties=outcomes.count("tie"), losses=outcomes.count("loss"),
@@ -230,7 +230,9 @@ def rediscovery(candidate: list[dict[str, Any]], baselines: list[dict[str, Any]]
                 if r["phase"] == "eval" and r["optimizer"] == name}
 
     def close(a: float, b: float) -> bool:
-        return (math.isinf(a) and math.isinf(b)) or abs(a - b) <= REDISCOVERY_RTOL * max(abs(a), abs(b)) + 1e-12
+        if math.isinf(a) or math.isinf(b):  # inf - x <= rtol * inf would call any divergence close
+            return math.isinf(a) and math.isinf(b)
+        return abs(a - b) <= REDISCOVERY_RTOL * max(abs(a), abs(b)) + 1e-12
 
     mine = curves(candidate, CANDIDATE)
     for name in suite.baselines:
