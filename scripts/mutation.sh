@@ -11,7 +11,9 @@
 # function, in a copy of the tree under mutants/ (git-ignored; deleted first, so every run is fresh).
 #
 # Mutated: all of stats.py, protocol/judging.py, holdout.py, protocol/error_control.py; of
-# protocol/report.py class_outcome and holdout_passed; of tools/record_result.py refusal.
+# protocol/report.py class_outcome and holdout_passed; of tools/record_result.py refusal and
+# spend_claim_test; of protocol/tuning.py the choice of the tuned setting (choose_lrs, _score), the
+# grid's extension (extension_point, grid_bounds) and the edge flags (edges_of, _to_unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src
@@ -26,6 +28,13 @@ TARGETS=(
     "frontier_mcp.holdout.*"
     "frontier_mcp.protocol.error_control.*"
     "frontier_mcp.tools.record_result.x_refusal__mutmut_*"
+    "frontier_mcp.tools.record_result.x_spend_claim_test__mutmut_*"
+    "frontier_mcp.protocol.tuning.x_choose_lrs__mutmut_*"
+    "frontier_mcp.protocol.tuning.x__score__mutmut_*"
+    "frontier_mcp.protocol.tuning.x_extension_point__mutmut_*"
+    "frontier_mcp.protocol.tuning.x_grid_bounds__mutmut_*"
+    "frontier_mcp.protocol.tuning.x_edges_of__mutmut_*"
+    "frontier_mcp.protocol.tuning.x__to_unit__mutmut_*"
 )
 
 # The fast tier must pass unmutated first (mutmut checks it too, on the selected tests only).
