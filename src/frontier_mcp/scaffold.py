@@ -25,8 +25,6 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
-import tomlkit
-
 from .archive import sha256_text
 
 CANDIDATE_PREFIX = "cand_"
@@ -156,6 +154,8 @@ class Lab:
 
     def manifest(self, name: str) -> str:
         """The server's own manifest: no build script, no dependencies beyond the scaffold's."""
+        import tomlkit  # on first use: 10-30 ms the server's path to `initialize` does not need
+
         doc = tomlkit.document()
         doc.add(tomlkit.comment("Written by frontier-mcp; edits are overwritten."))
         package = tomlkit.table()
@@ -186,6 +186,8 @@ class Lab:
         template = self.crate_dir(WARMUP_NAME) / "Cargo.lock"
         if not template.exists():
             return None
+        import tomlkit
+
         lock = tomlkit.parse(template.read_text())
         old = self.package_name(WARMUP_NAME)
         for package in lock["package"]:  # type: ignore[union-attr]
