@@ -51,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[shared])
 
-    command("serve", "serve MCP on stdio (what MCP hosts run)")
+    serve_command = command("serve", "serve MCP on stdio (what MCP hosts run), or over streamable HTTP with --http")
+    serve_command.add_argument("--http", metavar="[HOST:]PORT", type=http_address,
+                               help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST: "
+                                    "127.0.0.1 unless given; there is no authentication)")
     demo = command("demo", "run the whole loop on the built-in example through a real MCP client, in its own "
                            "lab (<lab>/demo-lab unless --home is given)")
     demo.add_argument("--suite", default="quick", choices=VISIBLE_SUITES)
@@ -117,7 +120,8 @@ def _main(argv: list[str] | None) -> int:
     settings = load_settings(home=args.home)
     command = args.command or "serve"
     if command == "serve":
-        return serve(settings)
+        http = getattr(args, "http", None)  # absent when no command was given
+        return serve(settings) if http is None else serve(settings, http=http)
     if command == "config":
         import json
 
@@ -184,7 +188,23 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
     return 2
 
 
-def serve(settings: Settings) -> int:
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def http_address(text: str) -> tuple[str, int]:
+    """`serve --http`'s `[HOST:]PORT` (an IPv6 HOST in brackets). HOST defaults to loopback: the server has no
+    authentication, and whoever reaches it can compile and run code in the lab."""
+    host, colon, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise argparse.ArgumentTypeError(f"write an IPv6 host in brackets, as in [::1]:8000 (got {text!r})")
+    if (colon and not host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT with a PORT from 1 to 65535 (got {text!r})")
+    return host or "127.0.0.1", int(port)
+
+
+def serve(settings: Settings, http: tuple[str, int] | None = None) -> int:
     import logging
 
     level = os.environ.get("FRONTIER_LOG_LEVEL", "INFO").upper()
@@ -192,5 +212,19 @@ def serve(settings: Settings) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..server import build_server
 
-    build_server(settings).run("stdio")
+    server = build_server(settings)
+    if http is None:
+        server.run("stdio")
+        return 0
+    host, port = http
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/mcp"
+    print(f"frontier-mcp: serving MCP over streamable HTTP at {url}", file=sys.stderr, flush=True)
+    if host not in LOOPBACK:  # the SDK also checks Host and Origin headers (DNS rebinding) only on loopback
+        print(f"frontier-mcp: warning: {host} is not loopback, and the server has no authentication: anyone who "
+              f"reaches port {port} can compile and run code in this lab", file=sys.stderr, flush=True)
+    import uvicorn
+
+    # The SDK's run("streamable-http") keeps uvicorn's logging, which prints the access log on stdout; with
+    # log_config=None uvicorn logs through the handler above (stderr, FRONTIER_LOG_LEVEL) like the rest.
+    uvicorn.run(server.streamable_http_app(host=host), host=host, port=port, log_config=None)
     return 0
