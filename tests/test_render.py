@@ -124,3 +124,28 @@ def test_the_terminal_table_shows_each_problem(lab: dict[str, Any]) -> None:
     for problem in report.problems:
         assert problem.problem in text
     assert terminal.sparkline([1.0, 0.1, 0.01, None]) == "█▄▁ "
+
+
+def test_the_text_report_gives_every_tuned_setting_edge_eval_count_and_a_short_curve() -> None:
+    from frontier_mcp.render.text import render_table
+
+    report = BenchmarkReport.model_validate(recorded("standard"))
+    first = report.problems[0]
+    first.candidate.settings = {"lr": 0.001, "gamma": 0.5, "warmup": 0.0, "decay": "cosine"}
+    first.candidate.at_edge = ["lr"]
+    first.candidate.evals_per_step = 2.0
+    adam = next(b for b in first.baselines if b.optimizer == "adam")
+    adam.settings = {"lr": 0.316, "beta2": 0.99, "warmup": 0.05, "decay": "constant"}
+    adam.at_edge = ["beta2"]
+    text = render_table(report)
+    line = next(t for t in text.splitlines() if t.startswith(f"{first.problem}: candidate"))
+    # The candidate's knob and decay, the edge flagged; adam's hyperparameter and warm-up, its edge flagged;
+    # settings at their neutral values (no warm-up, constant schedule) are left out.
+    assert "candidate lr 0.001* gamma 0.5 decay cosine;" in line and "adam lr 0.316 beta2 0.99* warmup 0.05;" in line
+    assert "candidate evals/step 2, diverged 0/12" in line
+    for b in first.baselines:
+        assert f"; {b.optimizer} lr " in line
+    curve = text.splitlines()[text.splitlines().index(line) + 1]
+    start, end = first.curves["candidate"][0], first.curves["candidate"][-1]
+    assert curve.startswith(f"  curve {int(start[0])}: ") and f"{int(end[0])}: " in curve
+    assert curve.count(" / ") == 4

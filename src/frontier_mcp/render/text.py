@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..protocol import BenchmarkReport, SuiteSummary
+from ..protocol.report import OptimizerSummary
 
 
 def ratio(value: float | None) -> str:
@@ -105,6 +106,16 @@ def render_table(report: BenchmarkReport) -> str:
                      f"{r.best_baseline:>14} {_fmt(best.median_final_loss):>10} {_fmt(r.ratio):>8} "
                      f"{_interval(r.ratio_ci):>17} {r.p_holm:>8.3g} {r.candidate.diverged:>4} "
                      f"{_fmt(r.speedup):>8} {accuracy:>12} {r.outcome}")
+    lines.append("Per problem: each optimizer's tuned settings (* = still at an edge of its range: widen or "
+                 "distrust it), the candidate's oracle calls per step, and the median loss curves (step: "
+                 "candidate / best baseline).")
+    for r in report.problems:
+        lines.append(f"{r.problem}: " + "; ".join(_tuned(s) for s in (r.candidate, *r.baselines))
+                     + f"; candidate evals/step {_fmt(r.candidate.evals_per_step)}, diverged "
+                     f"{r.candidate.diverged}/{r.candidate.runs}")
+        curve = _short_curve(r.curves.get("candidate") or [], r.curves.get(r.best_baseline) or [])
+        if curve:
+            lines.append(f"  curve {curve}")
     for r in report.problems:
         if r.accuracy_target is not None:
             lines.append(f"{r.problem}: steps to held-out accuracy {r.accuracy_target:.2g}: candidate "
@@ -116,6 +127,24 @@ def render_table(report: BenchmarkReport) -> str:
             where = f" at {e['location']}" if e.get("location") else ""
             lines.append(f"failed runs on {r.problem} ({e['runs']}): {e['message']}{where}")
     return "\n".join(lines)
+
+
+def _tuned(summary: OptimizerSummary) -> str:
+    """`adam lr 0.01 beta2 0.99*`: the setting evaluated, starred where tuning left it at an edge."""
+    settings = summary.settings or {"lr": summary.lr, **summary.knobs}
+    shown = [f"{name} {_fmt(value) if isinstance(value, float | int) else value}"
+             + ("*" if name in summary.at_edge else "")
+             for name, value in settings.items() if name == "lr" or value not in (0, 0.0, "constant")]
+    return f"{summary.optimizer} " + " ".join(shown)
+
+
+def _short_curve(candidate: list[list[float | None]], baseline: list[list[float | None]], points: int = 4) -> str:
+    """Four points of the median curves, candidate / best baseline, at the candidate's steps."""
+    at = {step: loss for step, loss in baseline}
+    chosen = [candidate[round(i * (len(candidate) - 1) / (points - 1))] for i in range(points)] if len(
+        candidate) >= points else candidate
+    return ", ".join(f"{'-' if step is None else int(step)}: {_fmt(loss)} / {_fmt(at.get(step))}"
+                     for step, loss in chosen)
 
 
 def _fmt(value: float | None) -> str:
