@@ -27,7 +27,7 @@ cargo that fails, so they build nothing (the tools still answer: cargo is "insta
 
     python3 benches/server.py [--experiments 100000] [--starts 7] [--calls 30] [--no-build]
                               [--skip-start] [--skip-queries] [--skip-stdio] [--archive PATH]
-                              [--server-src DIR]
+                              [--server-src DIR] [--before-src DIR]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import json
 import os
 import random
 import re
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -91,6 +92,8 @@ def main() -> None:
     parser.add_argument("--skip-start", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--skip-stdio", action="store_true", help="no history/leaderboard tool calls over stdio")
+    parser.add_argument("--before-src", help="also start the server from this src folder (an export of an earlier "
+                        "commit with its prompts/ and rust_scaffold/ beside it), interleaved: before/after in one run")
     parser.add_argument("--archive", help="the large state.db: generated there if missing, reused if present")
     parser.add_argument("--server-src", help="run the servers from this src folder (PYTHONPATH), e.g. an "
                         "export of an earlier commit, for before/after figures")
@@ -102,7 +105,7 @@ def main() -> None:
     warm = not args.no_build
     with temp_lab(keep=args.keep, warm=warm) as empty, temp_lab(keep=args.keep, warm=warm) as big:
         if not args.skip_start:
-            startup(empty, args.starts, extra)
+            startup(empty, args.starts, extra, args.before_src)
         if args.skip_queries:
             return
         db_path = Path(args.archive) if args.archive else big / "state.db"
@@ -139,14 +142,14 @@ def load() -> str:
 
 # -- start-up ----------------------------------------------------------------------------------
 
-def startup(home: Path, starts: int, extra: dict[str, str]) -> None:
-    async def one_start() -> float:
+def startup(home: Path, starts: int, extra: dict[str, str], before_src: str | None = None) -> None:
+    async def one_start(env: dict[str, str]) -> float:
         started = time.perf_counter()
-        async with Client(server_params(home, **extra), read_timeout_seconds=60):
+        async with Client(server_params(home, **env), read_timeout_seconds=60):
             ready = time.perf_counter() - started
         return ready
 
-    async def minimal_start() -> float:
+    async def minimal_start(_env: dict[str, str]) -> float:
         from mcp import StdioServerParameters
 
         params = StdioServerParameters(command=sys.executable, args=["-c", MINIMAL_SERVER],
@@ -155,6 +158,14 @@ def startup(home: Path, starts: int, extra: dict[str, str]) -> None:
         async with Client(params, read_timeout_seconds=60):
             ready = time.perf_counter() - started
         return ready
+
+    def timed_start(start: Callable[[dict[str, str]], Any], env: dict[str, str]) -> tuple[float, float]:
+        """Wall seconds to initialize, and the CPU seconds of the whole short-lived server process (start,
+        initialize, exit; reaped by the client): CPU time is what a busy machine inflates least."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = anyio.run(start, env)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
     async def scipy_warmed() -> tuple[float, float]:
         """Seconds from initialize until the server process has scipy.stats mapped (or -1 in 10 s)."""
@@ -174,20 +185,37 @@ def startup(home: Path, starts: int, extra: dict[str, str]) -> None:
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
         return time.perf_counter() - started
 
-    anyio.run(one_start)  # first start: page cache, .pyc files
-    anyio.run(minimal_start)
-    server, minimal, bare, sdk = [], [], [], []
+    earlier = {**extra, "PYTHONPATH": str(Path(before_src).resolve())} if before_src else None
+    contenders: dict[str, tuple[Callable[[dict[str, str]], Any], dict[str, str]]] = {
+        "frontier-mcp": (one_start, extra), "minimal": (minimal_start, {})}
+    if earlier:
+        contenders["before"] = (one_start, earlier)
+    for start, env in contenders.values():
+        anyio.run(start, env)  # first start: page cache, .pyc files
+    walls: dict[str, list[float]] = {name: [] for name in contenders}
+    cpus: dict[str, list[float]] = {name: [] for name in contenders}
+    bare, sdk = [], []
     for _ in range(starts):
-        server.append(anyio.run(one_start))
-        minimal.append(anyio.run(minimal_start))
+        for name, (start, env) in contenders.items():
+            wall, cpu = timed_start(start, env)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
         bare.append(run("pass"))
         sdk.append(run("import mcp.server.mcpserver"))
+    server, minimal = walls["frontier-mcp"], walls["minimal"]
     print(f"start -> initialize over stdio: median {fmt_s(median(server))} (p90 {fmt_s(quantile(server, 0.9))}) "
           f"over {starts}; {load()}")
     ratios = [a / b for a, b in zip(server, minimal, strict=True)]
-    print(f"  a minimal server of the same SDK (interleaved): median {fmt_s(median(minimal))}; "
-          f"frontier-mcp / minimal, per pair: median {median(ratios):.2f} "
-          f"(range {min(ratios):.2f}-{max(ratios):.2f})")
+    for name in contenders:
+        if name == "minimal":
+            continue
+        wall_ratios = [a / b for a, b in zip(walls[name], minimal, strict=True)]
+        cpu_ratios = [a / b for a, b in zip(cpus[name], cpus["minimal"], strict=True)]
+        print(f"  {name}: wall {fmt_s(median(walls[name]))}, CPU {fmt_s(median(cpus[name]))}; a minimal server of "
+              f"the same SDK (interleaved): wall {fmt_s(median(minimal))}, CPU {fmt_s(median(cpus['minimal']))}; "
+              f"{name} / minimal per pair: wall median {median(wall_ratios):.2f} "
+              f"(range {min(wall_ratios):.2f}-{max(wall_ratios):.2f}), CPU median {median(cpu_ratios):.2f} "
+              f"(range {min(cpu_ratios):.2f}-{max(cpu_ratios):.2f})")
     print(f"  python -c pass: {fmt_s(median(bare))}; python -c 'import mcp.server.mcpserver': {fmt_s(median(sdk))}")
     warmed = [anyio.run(scipy_warmed) for _ in range(3)]
     scipy_import = [run("import scipy.stats") - median(bare) for _ in range(3)]
