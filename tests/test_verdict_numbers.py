@@ -425,8 +425,13 @@ def test_a_claim_spends_the_next_lab_wide_level_and_a_discovery_earns_the_next_o
     # Test 2 earns from the discovery at 1; a p-value above it is refused, and the test is still spent.
     second_level = lord_level(2, [1], 0.05)
     assert second_level > lord_level(2, [], 0.05)
-    with pytest.raises(ToolError, match=r"pooled p-value 0\.5 is above the lab-wide level .* of test 2"):
+    with pytest.raises(ToolError) as refused:
         spend_claim_test(rt, ids[1], Claim(scope="all", p_value=0.5, pairs=200), "win")
+    assert str(refused.value) == (
+        f"verdict 'win' not recorded: the claim on all passed every gate of its benchmark, but its pooled p-value "
+        f"0.5 is above the lab-wide level {second_level:.3g} of test 2 (online FDR control at 0.05, LORD++): too many "
+        "claims compete for the same error budget. The test is spent; record 'mixed' or 'tie', or strengthen the "
+        "evidence in a child experiment.")
     assert tests_spent() == [(first_level, first_level, 1), (0.5, pytest.approx(second_level), 0)]
     # Test 3 sees one discovery (at 1) and one spent miss (at 2).
     third = spend_claim_test(rt, ids[2], Claim(scope="all", p_value=1e-6, pairs=200), "win")
@@ -551,3 +556,13 @@ def test_a_scoped_claim_rests_on_the_latest_run_that_measured_its_classes() -> N
               "classes": {"neural": {**smooth, "outcome": "tie"}}}
     claim = refusal("win", {"benchmarks": [standard, gate, neural]}, lambda job_id: False, ["smooth"])
     assert claim == Claim(scope="smooth", p_value=1e-5, pairs=40)
+
+
+def test_the_grid_extends_at_most_its_decades_each_way() -> None:
+    from frontier_mcp.protocol.tuning import grid_bounds
+
+    standard = SUITES["standard"]
+    low, high = grid_bounds(standard)
+    assert low == pytest.approx(min(standard.lr_grid) / 10**standard.grid_extension_decades, rel=1e-12)
+    assert high == pytest.approx(max(standard.lr_grid) * 10**standard.grid_extension_decades, rel=1e-12)
+    assert (low, high) == pytest.approx((1e-8, 31622.8), rel=1e-12)
