@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import socket
 import struct
 import subprocess
@@ -243,6 +244,7 @@ class _Driver:
         # Ray says why it ended the driver in its last error line (typically: GCS unreachable).
         errors = [line for line in self.stderr_tail if "GCS" in line or " E " in line or "Error" in line]
         said = (errors or list(self.stderr_tail) or ["no message"])[-1].strip()
+        said = re.sub(r"^\[[^\]]*\]\s*[\w.]+:\d+:\s*", "", said)  # Ray's log prefix: time, pid, source line
         return (f"the Ray cluster at {self.address or '(default)'} was lost (its driver exited with code "
                 f"{self.process.returncode}: {said[:400]})")
 
