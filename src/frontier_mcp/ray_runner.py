@@ -207,6 +207,7 @@ class _Driver:
     failure: str | None = None  # why the child cannot take requests (set once it is dead)
     ready: bool = False
     stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=40))
+    stderr_read: threading.Event = field(default_factory=threading.Event)
 
     def alive(self) -> bool:
         return self.failure is None and self.process.poll() is None
@@ -226,6 +227,7 @@ class _Driver:
                 if pending is not None:  # else it was cancelled meanwhile
                     self._deliver(pending, message)
         self.process.wait()
+        self.stderr_read.wait(timeout=5)  # Ray's last words say why it ended
         if self.failure is None:
             self.failure = self._lost_reason()
         self.joined.set()
@@ -255,6 +257,7 @@ class _Driver:
             if line:
                 self.stderr_tail.append(line)
                 log.info("ray: %s", line)
+        self.stderr_read.set()
 
     def send(self, message: tuple[Any, ...]) -> None:
         assert self.process.stdin is not None
