@@ -133,8 +133,6 @@ def _main(argv: list[str] | None) -> int:
         from .demo import demo
 
         return demo(settings, suite=args.suite, home_given=args.home is not None)
-    if argv is None and command in READ_ONLY:
-        _import_sqlite_utils_without_numpy()
     from ..archive import ArchiveError
 
     try:
@@ -142,27 +140,6 @@ def _main(argv: list[str] | None) -> int:
     except ArchiveError as exc:  # a state.db that cannot be used, a full disk: one line, no traceback
         print(f"frontier-mcp: {exc}", file=sys.stderr)
         return 1
-
-
-READ_ONLY = ("history", "leaderboard", "lineage", "pairings")  # `show` needs the protocol, hence numpy anyway
-
-
-def _import_sqlite_utils_without_numpy() -> None:
-    """Import sqlite_utils as if numpy and pandas were absent: it imports them (0.1-0.5 s) only to map
-    their scalar types to SQL types when it creates tables from Python values, which a read-only view
-    never does. Only for a process that is this command (not for main() called in-process), and only
-    if nothing imported them first; afterwards numpy and pandas import as usual."""
-    if "sqlite_utils" in sys.modules:
-        return
-    blocked = [name for name in ("numpy", "pandas") if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
-    try:
-        import sqlite_utils  # noqa: F401
-    finally:
-        for name in blocked:
-            if sys.modules.get(name, 0) is None:
-                del sys.modules[name]
 
 
 def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
