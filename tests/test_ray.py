@@ -55,6 +55,9 @@ def test_settings_select_the_runner_and_local_labs_never_import_ray() -> None:
     chosen = load_settings(environ={"FRONTIER_RUNNER": "ray", "FRONTIER_RAY_ADDRESS": "ray://head:10001"})
     executor = executor_for(chosen)
     assert isinstance(executor, RayExecutor) and executor.address == "ray://head:10001"
+    assert executor_for(chosen) is executor  # one driver per cluster for the whole server
+    shipped = load_settings(environ={"FRONTIER_RAY_RUNTIME_ENV": '{"env_vars": {"OMP_NUM_THREADS": "1"}}'})
+    assert shipped.ray_runtime_env == {"env_vars": {"OMP_NUM_THREADS": "1"}}
     probe = ("import sys; import frontier_mcp.server, frontier_mcp.tools.benchmark; "
              "from frontier_mcp.ray_runner import executor_for; from frontier_mcp.settings import load_settings; "
              "assert executor_for(load_settings(environ={})) is None; assert 'ray' not in sys.modules")
