@@ -566,3 +566,56 @@ def test_the_grid_extends_at_most_its_decades_each_way() -> None:
     assert low == pytest.approx(min(standard.lr_grid) / 10**standard.grid_extension_decades, rel=1e-12)
     assert high == pytest.approx(max(standard.lr_grid) * 10**standard.grid_extension_decades, rel=1e-12)
     assert (low, high) == pytest.approx((1e-8, 31622.8), rel=1e-12)
+
+
+# --- tuning: where a setting sits in its range, the edges flagged, the grid's next point --------
+
+def test_a_setting_is_placed_on_its_own_scale() -> None:
+    from frontier_mcp.protocol.tuning import _to_unit
+
+    linear = {"low": 0.0, "high": 0.1, "scale": "linear"}
+    assert _to_unit(linear, 0.025) == pytest.approx(0.25)
+    log = {"low": 1e-4, "high": 1.0, "scale": "log"}
+    assert _to_unit(log, 1e-2) == pytest.approx(0.5) and _to_unit(log, 0.0) < -30  # 0 is floored, not an error
+    # log1m: 0.9 -> 0.999 is even in -log(1 - x): 0.99 is half way, 0.999999 past the top (2.5).
+    log1m = {"low": 0.9, "high": 0.999, "scale": "log1m"}
+    assert _to_unit(log1m, 0.99) == pytest.approx(0.5, rel=1e-12)
+    assert _to_unit(log1m, 0.9) == pytest.approx(0.0, abs=1e-12) and _to_unit(log1m, 0.999) == pytest.approx(1.0)
+    assert _to_unit(log1m, 0.999999) == pytest.approx(2.5, rel=1e-9)
+    assert _to_unit(log1m, 1.0) == pytest.approx((690.7755278982137 - 2.302585092994046) / 4.605170185988091)
+    # A range of one point: every value is in its middle.
+    assert _to_unit({"low": 0.5, "high": 0.5, "scale": "linear"}, 0.5) == 0.5
+
+
+def test_edges_are_flagged_at_both_ends_and_within_their_tolerance() -> None:
+    from frontier_mcp.protocol.tuning import EDGE_TOLERANCE, MAX_WARMUP, edges_of
+
+    space = [{"name": "mix", "low": 0.0, "high": 1.0, "scale": "linear", "default": 0.0},
+             {"name": "rho", "low": 0.0, "high": 1.0, "scale": "linear", "default": 0.5}]
+
+    def edges(lr: float, mix: float, rho: float, warmup: float = 0.0) -> list[str]:
+        return edges_of({"lr": lr, "values": {"mix": mix, "rho": rho}, "warmup": warmup, "decay": "constant"},
+                        space, 1e-4, 1.0, SUITE)
+
+    assert edges(1e-2, 0.5, 0.5) == []
+    assert edges(1.0, 0.5, 0.5) == ["lr"] and edges(1e-4, 0.5, 0.5) == ["lr"]  # the top end too
+    assert edges(1e-2, 0.5, EDGE_TOLERANCE) == ["rho"] and edges(1e-2, 0.5, 1 - EDGE_TOLERANCE) == ["rho"]
+    assert edges(1e-2, 0.5, 0.02) == [] and edges(1e-2, 0.5, 0.98) == []
+    # At the bound that is its default (no mixing) a setting is not at an edge; at the other bound it is.
+    assert edges(1e-2, 0.0, 0.5) == [] and edges(1e-2, 1.0, 0.5) == ["mix"]
+    assert edges(1e-2, 0.5, 0.5, warmup=MAX_WARMUP * (1 - EDGE_TOLERANCE)) == ["warmup"]
+    assert edges(1e-2, 0.5, 0.5, warmup=MAX_WARMUP * 0.9) == []
+
+
+def test_the_grid_extends_from_its_true_ends_and_stops_at_its_bounds() -> None:
+    from frontier_mcp.protocol.tuning import extension_point
+
+    up = {1e-4: 4.0, 1e-3: 3.0, 1e-2: 2.0, 1e-1: 1.0}
+    assert extension_point(up, 1e-8, 1e4, 2) == pytest.approx(10**-0.5)  # from the top rate, not the second
+    # The best in the middle: no extension, even though the top beats its neighbour.
+    assert extension_point({1e-4: 3.0, 1e-3: 0.5, 1e-2: 2.0, 1e-1: 1.5}, 1e-8, 1e4, 2) is None
+    # The next point may land on the bound, not beyond it.
+    assert extension_point({1e3: 2.0, 1e4: 1.0}, 1e-8, 31622.8, 2) == pytest.approx(31622.8)
+    assert extension_point({1e3: 2.0, 1e4: 1.0}, 1e-8, 20000.0, 2) is None
+    assert extension_point({1e-6: 1.0, 1e-5: 2.0}, 3.16228e-7, 1e4, 2) == pytest.approx(3.16228e-7)
+    assert extension_point({1e-6: 1.0, 1e-5: 2.0}, 5e-7, 1e4, 2) is None
