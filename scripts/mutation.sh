@@ -12,7 +12,7 @@
 #
 # Mutated: all of stats.py, protocol/judging.py, holdout.py, protocol/error_control.py; of
 # protocol/report.py class_outcome and holdout_passed; of tools/record_result.py refusal and
-# spend_claim_test; of protocol/tuning.py the choice of the tuned setting (choose_lrs, _score), the
+# spend_claim_test; of protocol/tuning.py the score a setting is chosen by (_score), the
 # grid's extension (extension_point, grid_bounds) and the edge flags (edges_of, _to_unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,6 @@ TARGETS=(
     "frontier_mcp.protocol.error_control.*"
     "frontier_mcp.tools.record_result.x_refusal__mutmut_*"
     "frontier_mcp.tools.record_result.x_spend_claim_test__mutmut_*"
-    "frontier_mcp.protocol.tuning.x_choose_lrs__mutmut_*"
     "frontier_mcp.protocol.tuning.x__score__mutmut_*"
     "frontier_mcp.protocol.tuning.x_extension_point__mutmut_*"
     "frontier_mcp.protocol.tuning.x_grid_bounds__mutmut_*"

@@ -19,13 +19,13 @@ from .report import BenchmarkReport, OptimizerSummary, ProblemResult, SuiteSumma
 from .run import Progress, benchmark, machine_info
 from .suites import BASELINES, CANDIDATE, CLAIM_SUITES, PROFILE_TAUS, SUITES, ProblemSpec, Suite, log_grid
 from .timing import TIMING_PAIRS, TIMING_STEPS, TIMING_WARMUP, time_against_adam
-from .tuning import TRIAL_COLUMNS, choose_lrs, run_optimizer, runs_per_optimizer, tune_with_knobs
+from .tuning import TRIAL_COLUMNS, run_optimizer, runs_per_optimizer, tune_with_knobs
 
 __all__ = [
     "BASELINES", "CANDIDATE", "CLAIM_SUITES", "MAX_CRASH_RETRIES", "PROFILE_TAUS", "SUITES", "TIMING_PAIRS",
     "TIMING_STEPS", "TIMING_WARMUP", "TRIAL_COLUMNS", "BenchmarkReport", "Harness", "HarnessError",
     "OptimizerSummary",
-    "ProblemResult", "ProblemSpec", "Progress", "Suite", "SuiteSummary", "benchmark", "choose_lrs",
+    "ProblemResult", "ProblemSpec", "Progress", "Suite", "SuiteSummary", "benchmark",
     "compare_variant", "format_line", "holdout_passed", "indistinguishable", "instance_key", "judge",
     "log_grid", "machine_info", "plan_lines", "rediscovery", "run_optimizer", "runs_per_optimizer",
     "time_against_adam", "tune_with_knobs",

@@ -36,20 +36,6 @@ EDGE_TOLERANCE = 0.01  # a setting within 1% of its range (on its scale) of a bo
 
 TUNING_CURVE_POINTS = 2  # the start and the end
 
-def choose_lrs(suite: Suite, tune: list[dict[str, Any]], results: dict[int, dict[str, Any]]
-               ) -> dict[str, float]:
-    """Per problem, the grid point with the lowest median final loss over tuning seeds."""
-    scores: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for run in tune:
-        record = results.get(run["id"], {})
-        loss = None if record.get("diverged") else record.get("final_loss")
-        scores[run["problem"]][run["lr"]].append(stats.floored(loss))
-    chosen: dict[str, float] = {}
-    for problem, by_lr in scores.items():
-        chosen[problem] = min(sorted(by_lr), key=lambda lr: stats.median(by_lr[lr]))
-    return chosen
-
-
 def _trial_row(run: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     return {"phase": run["phase"], "problem": run["problem"], "optimizer": run["optimizer"],
             "lr": run["lr"], "seed": run["seed"],
