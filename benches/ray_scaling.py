@@ -30,7 +30,7 @@ import anyio
 from _common import ROOT, fmt_s, header, median, temp_lab
 
 from frontier_mcp.cargo import Toolchain
-from frontier_mcp.protocol import SUITES, Harness, benchmark, runs_per_optimizer
+from frontier_mcp.protocol import SUITES, Harness, ProblemSpec, Suite, benchmark, plan_lines, runs_per_optimizer
 from frontier_mcp.ray_runner import RayExecutor
 from frontier_mcp.sandbox import RunResult, Sandbox
 from frontier_mcp.scaffold import WARMUP_NAME, Lab
@@ -69,6 +69,25 @@ def split(spans: list[tuple[float, float]], begin: float, end: float, width: int
         seconds[kind] += max(0.0, moment - last)
         running, last = running + step, moment
     return seconds
+
+
+async def per_task_overhead(executor: RayExecutor, harness_for: Callable[[RayExecutor | None], Harness],
+                            reps: int = 15) -> None:
+    """One harness process of two short runs, locally and as a Ray task on one node, alternating: what
+    a task costs beyond its process (the driver, scheduling, the binaries' arrival and check)."""
+    tiny = Suite(name="tiny", problems=(ProblemSpec("rosenbrock-10", 100),), lr_grid=(1e-3,),
+                 tuning_seeds=(0, 1), eval_seeds=(100,))
+    runs = plan_lines("adam", tiny, phase="tune")
+    await harness_for(executor).run(runs, 2)  # the node's first task starts a Ray worker and fetches the binaries
+    seconds: dict[str, list[float]] = {"local": [], "ray": []}
+    for _ in range(reps):
+        for label, runner in (("local", None), ("ray", executor)):
+            started = time.perf_counter()
+            await harness_for(runner).run(runs, 2)
+            seconds[label].append(time.perf_counter() - started)
+    local, ray = median(seconds["local"]), median(seconds["ray"])
+    print(f"per task: one process of 2 runs takes {fmt_s(local)} locally, {fmt_s(ray)} as a Ray task "
+          f"(medians of {reps} alternating): {fmt_s(ray - local)} per task; load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main() -> None:
@@ -116,6 +135,10 @@ async def measure(home: Path, reps: int) -> None:
     verdicts: set[str] = set()
     try:
         cluster.wait_ready()
+        cluster.add_workers(1)
+        await per_task_overhead(executor, lambda runner: Harness(
+            binary=trusted, candidate=lab.binary(WARMUP_NAME), secret=lab.secret(), sandbox=sandbox,
+            limits=settings.limits, workers=1, executor=runner))
         for rep in range(reps):
             configurations: list[tuple[str, int, RayExecutor | None]] = [("local, 1 worker", 1, None),
                                                                          ("local, 2 workers", 2, None)]
@@ -152,7 +175,7 @@ async def measure(home: Path, reps: int) -> None:
     local_one = median(times["local, 1 worker"])
     tasks = median([p["tasks"] for p in parts["ray, 1 node"]])
     print(f"ray 1 node / local 1 worker = {one_node / local_one:.2f}: {tasks:.0f} harness processes per benchmark, "
-          f"so about {fmt_s((one_node - local_one) / tasks)} more per Ray task than per local process")
+          f"({(one_node - local_one) / tasks * 1e3:+.0f} ms per Ray task against a local process, noise included)")
 
 
 if __name__ == "__main__":
