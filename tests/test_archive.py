@@ -92,13 +92,18 @@ def test_lineage_history_and_leaderboard(tmp_path: Path) -> None:
     archive.add_benchmark_run(root, job_id=None, suite="holdout", harness_version="h", outcome="win",
                               geomean_ratio=0.1, wins=1, ties=0, losses=0, summary={}, provenance={},
                               seconds=1.0, trials=[])  # hidden: never ranks, never shows in history
+    archive.add_benchmark_run(root, job_id=None, suite="standard", harness_version="h", outcome="loss",
+                              geomean_ratio=1.2, wins=0, ties=9, losses=1, summary={}, provenance={},
+                              seconds=1.0, trials=[])
     rows, total = archive.leaderboard(limit=10, offset=0)
     assert total == 2 and [r["id"] for r in rows] == [child, root]
-    assert [r["geomean_ratio"] for r in rows] == [0.8, 1.5]
+    # Each row names the suite its best ratio comes from (suites differ in problems).
+    assert [(r["geomean_ratio"], r["suite"], r["outcome"]) for r in rows] == [(0.8, "quick", "tie"),
+                                                                            (1.2, "standard", "loss")]
     assert archive.leaderboard(limit=10, offset=0, suite="quick")[1] == 2
     rows, total = archive.history(limit=2, offset=0)
     assert total == 2 and rows[0]["id"] == child and rows[0]["geomean_ratio"] == 0.8
-    assert rows[1]["geomean_ratio"] == 1.5 and rows[1]["outcome"] == "tie"
+    assert rows[1]["geomean_ratio"] == 1.2 and rows[1]["outcome"] == "loss"
     again, _ = add(archive, pairing, name="again")  # the root's source once more
     rows, _ = archive.history(limit=3, offset=0)
     assert [(r["id"], r["duplicate_of"]) for r in rows] == [(again, root), (child, None), (root, None)]

@@ -343,3 +343,35 @@ async def test_an_optional_argument_is_listed_as_its_type_and_still_validated_in
 async def test_a_tool_schema_resource_for_an_unknown_tool_names_the_list(memory_client: Client) -> None:
     with pytest.raises(MCPError, match="no tool named 'nope'"):
         await memory_client.read_resource("frontier://schema/tools/nope")
+
+
+def test_a_change_against_the_parent_at_rounding_level_is_the_same() -> None:
+    from frontier_mcp.tools.experiment import _change
+
+    assert _change(1.0, 1.0 + 1e-9) == "same" and _change(0.5, 0.5) == "same"
+    assert _change(0.5, 1.0) == "better" and _change(2.0, 1.0) == "worse"
+    assert _change(1.0, 1.0 + 1e-5) == "better"
+
+
+def test_the_experiment_text_compares_with_the_parent_per_suite_and_gives_both_sides_of_an_ablation() -> None:
+    from types import SimpleNamespace
+
+    from frontier_mcp.render.text import experiment_text
+
+    detail = SimpleNamespace(
+        id=2, name="child", field_a="knot-theory", field_b="fluid-dynamics", status="recorded", parent_id=1,
+        lineage=[{"id": 1, "name": "root"}, {"id": 2, "name": "child"}], statement="s", mechanism="m",
+        prediction="p", last_build=None, parent_diff=None, source=None, verdict=None,
+        relatives={"count": 0, "best": None, "worst": None, "lessons": []},
+        vs_parent=[{"suite": "quick", "problem": "a", "ratio": 0.5, "parent_ratio": 1.0, "change": "better"},
+                   {"suite": "quick", "problem": "b", "ratio": 1.0, "parent_ratio": 1.0, "change": "same"},
+                   {"suite": "standard", "problem": "a", "ratio": 2.0, "parent_ratio": 1.0, "change": "worse"}],
+        ablations=[{"suite": "quick", "switch": "damping", "mattered": True, "worse_without_it": ["a"],
+                    "better_without_it": ["b"]},
+                   {"suite": "quick", "switch": "lookahead", "mattered": False, "worse_without_it": [],
+                    "better_without_it": ["c"]}])
+    text = experiment_text(detail, [], include_source=False)
+    assert "Against parent #1 on 'quick': better on 1, worse on 0, the same on 1 of 2 problems" in text
+    assert "Against parent #1 on 'standard': better on 0, worse on 1, the same on 0 of 1 problems" in text
+    assert "Ablation (quick) of 'damping': mattered (worse without it on a); better without it on b" in text
+    assert "Ablation (quick) of 'lookahead': did not matter; better without it on c" in text

@@ -386,6 +386,8 @@ class Queries:
                 SELECT e.id, e.name, p.field_a, p.field_b, page.ratio AS geomean_ratio,
                        (SELECT outcome FROM benchmark_runs b WHERE b.experiment_id = e.id
                         AND b.suite NOT IN ({HIDDEN_SQL}) AND b.geomean_ratio = page.ratio LIMIT 1) AS outcome,
+                       (SELECT suite FROM benchmark_runs b WHERE b.experiment_id = e.id
+                        AND b.suite NOT IN ({HIDDEN_SQL}) AND b.geomean_ratio = page.ratio LIMIT 1) AS suite,
                        (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict
                 FROM page JOIN experiments e ON e.id = page.id JOIN pairings p ON p.id = e.pairing_id
                 ORDER BY page.ratio ASC, e.id ASC""", (*params, limit, offset))

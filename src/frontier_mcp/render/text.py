@@ -51,10 +51,12 @@ def experiment_text(detail: Any, reports: list[tuple[int, str, BenchmarkReport |
         lines += [f"  {p.problem}: ratio {p.ratio:.3g} vs {p.best_baseline}, p_holm {p.p_holm:.3g}, {p.outcome}"
                   for p in report.problems]
     if detail.vs_parent:
-        better = sum(r["change"] == "better" for r in detail.vs_parent)
-        lines.append(f"Against parent #{detail.parent_id}: better on {better} of {len(detail.vs_parent)} problems: "
-                     + ", ".join(f"{r['problem']} {r['parent_ratio']:.3g}→{r['ratio']:.3g}"
-                                 for r in detail.vs_parent[:10]))
+        for suite in dict.fromkeys(r["suite"] for r in detail.vs_parent):
+            rows = [r for r in detail.vs_parent if r["suite"] == suite]
+            counts = {change: sum(r["change"] == change for r in rows) for change in ("better", "worse", "same")}
+            lines.append(f"Against parent #{detail.parent_id} on '{suite}': better on {counts['better']}, worse on "
+                         f"{counts['worse']}, the same on {counts['same']} of {len(rows)} problems: "
+                         + ", ".join(f"{r['problem']} {r['parent_ratio']:.3g}→{r['ratio']:.3g}" for r in rows[:10]))
     if detail.parent_diff:
         lines.append("Diff against the parent:\n" + "\n".join(detail.parent_diff.splitlines()[:60]))
     kin = detail.relatives
@@ -67,7 +69,9 @@ def experiment_text(detail: Any, reports: list[tuple[int, str, BenchmarkReport |
     for ablation in detail.ablations:
         lines.append(f"Ablation ({ablation['suite']}) of '{ablation['switch']}': "
                      + ("mattered (worse without it on " + ", ".join(ablation["worse_without_it"]) + ")"
-                        if ablation["mattered"] else "did not matter"))
+                        if ablation["mattered"] else "did not matter")
+                     + ("; better without it on " + ", ".join(ablation["better_without_it"])
+                        if ablation.get("better_without_it") else ""))
     verdict = detail.verdict
     if verdict is not None:
         lines.append(f"Verdict: {verdict['verdict']}. Notes: {verdict['notes'][:500]} "

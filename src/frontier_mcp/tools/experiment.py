@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from .. import stats
 from ..archive import Archive, is_hidden, load_report, visible_report
 from ..render.text import compact, experiment_text
 from ._common import hints, reply, runtime
@@ -55,6 +57,13 @@ def source_diff(parent_source: str, source: str, max_lines: int = 150) -> str:
     return "\n".join(lines)
 
 
+def _change(ratio: float, before: float) -> str:
+    """better / worse / same, with differences at rounding level (a re-typed formula) the same."""
+    if abs(math.log(stats.floored(ratio)) - math.log(stats.floored(before))) <= stats.TIE_LOG_TOLERANCE:
+        return "same"
+    return "better" if ratio < before else "worse"
+
+
 def ratios_vs(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per visible suite both ran: this ratio, the parent's, and which improved."""
     def latest(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -71,7 +80,7 @@ def ratios_vs(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[
             if problem in parents[suite]:
                 before = parents[suite][problem]
                 rows.append({"suite": suite, "problem": problem, "ratio": ratio, "parent_ratio": before,
-                             "change": "better" if ratio < before else "worse" if ratio > before else "same"})
+                             "change": _change(ratio, before)})
     return rows
 
 

@@ -22,6 +22,7 @@ class LeaderRow(BaseModel):
     field_a: str
     field_b: str
     geomean_ratio: float = Field(description="<1 means lower final loss than the best tuned baseline")
+    suite: str | None = Field(None, description="the suite whose run gave this ratio (suites differ in problems)")
     outcome: str | None
     verdict: str | None
 
@@ -39,7 +40,7 @@ def register(server: MCPServer) -> None:
         limit: Annotated[int, Field(description="Rows per page.", ge=1, le=100)] = 20,
         offset: Annotated[int, Field(description="Rows to skip (paging).", ge=0)] = 0,
     ) -> Annotated[CallToolResult, LeaderboardPage]:
-        """Rank benchmarked experiments by their best geometric-mean ratio of final loss to the best tuned baseline (lower is better; below 1 beats the baselines). Read-only, paged."""
+        """Rank benchmarked experiments by their best geometric-mean ratio of final loss to the best tuned baseline (lower is better; below 1 beats the baselines), over any visible suite unless `suite` is given; each row names the suite of its ratio. Read-only, paged."""
         rt = runtime(ctx)
         with archive_errors():
             rows, total = rt.archive.leaderboard(limit=limit, offset=offset, suite=suite)
@@ -47,6 +48,6 @@ def register(server: MCPServer) -> None:
         result = LeaderboardPage(total=total, offset=offset, rows=ranked,
                                  next_offset=offset + len(rows) if offset + len(rows) < total else None)
         lines = [page_text("Leaderboard", total, offset, len(rows))]
-        lines += [f"{r.rank}. #{r.id} {r.name} ratio={r.geomean_ratio:.3g} outcome={r.outcome} "
+        lines += [f"{r.rank}. #{r.id} {r.name} ratio={r.geomean_ratio:.3g} ({r.suite or '-'}) outcome={r.outcome} "
                   f"verdict={r.verdict or '-'} [{r.field_a} × {r.field_b}]" for r in ranked]
         return reply(result, "\n".join(lines))
