@@ -317,6 +317,7 @@ impl SplitMix {
 }
 
 /// FNV-1a, 64 bits (pins generated data in the tests).
+#[cfg(test)]
 pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
