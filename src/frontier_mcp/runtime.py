@@ -41,7 +41,9 @@ WARM_DELAY_SECONDS = 0.5
 
 def _import_statistics() -> None:
     try:
-        import scipy.stats  # noqa: F401  (the module stats.py imports lazily, into sys.modules)
+        from . import stats
+
+        stats.scipy_stats()  # stats.py's own lazy import, under its lock
     except Exception:  # a broken scipy shows up, with its message, at the first benchmark instead
         log.debug("warming scipy.stats failed", exc_info=True)
 

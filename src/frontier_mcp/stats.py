@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+# numpy and scipy are imported on first use, and the server warms scipy on a thread after start: one
+# lock for both imports, so a tool's first use never meets a half-imported numpy from the other thread.
+_HEAVY_IMPORTS = threading.Lock()
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,12 +27,22 @@ else:
         server's path to `initialize`, which reaches this module through the tools' imports."""
 
         def __getattr__(self, name: str) -> Any:
-            import numpy
+            with _HEAVY_IMPORTS:
+                import numpy
 
             globals()["np"] = numpy
             return getattr(numpy, name)
 
     np = _Numpy()
+
+
+def scipy_stats() -> Any:
+    """scipy.stats (~0.7-1.8 s to import the first time), under the same lock as numpy."""
+    with _HEAVY_IMPORTS:
+        from scipy import stats
+
+    return stats
+
 
 LOSS_FLOOR = 1e-10
 TIE_LOG_TOLERANCE = 1e-6  # |log(a) - log(b)| below this (a 1e-6 relative difference) is a tie
@@ -59,7 +74,7 @@ def _median_ci(values: tuple[float, ...], confidence: float, seed: int) -> tuple
         return (low, math.inf) if len(finite) < len(data) else (low, float(data.max()) if len(data) else low)
     if np.all(data == data[0]):
         return float(data[0]), float(data[0])
-    from scipy import stats
+    stats = scipy_stats()
 
     result = stats.bootstrap((data,), np.median, confidence_level=confidence, n_resamples=2000,
                              method="percentile", rng=np.random.default_rng(seed))
@@ -69,7 +84,7 @@ def _median_ci(values: tuple[float, ...], confidence: float, seed: int) -> tuple
 def ratio_of_medians_ci(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95,
                         seed: int = 0) -> tuple[float, float]:
     """Paired percentile-bootstrap interval of median(a) / median(b) (pairs resampled together)."""
-    from scipy import stats
+    stats = scipy_stats()
 
     result = stats.bootstrap((np.asarray(a, dtype=float), np.asarray(b, dtype=float)),
                              lambda x, y, axis=-1: np.median(x, axis=axis) / np.median(y, axis=axis),
@@ -93,7 +108,7 @@ def paired_log_wilcoxon(candidate: Sequence[float], baseline: Sequence[float]) -
     diff = np.where(np.abs(diff) <= TIE_LOG_TOLERANCE, 0.0, diff)
     if len(diff) == 0 or np.all(diff == 0):
         return 1.0
-    from scipy import stats  # scipy costs ~0.7 s to import: keep it off the server's start-up path
+    stats = scipy_stats()
 
     # Zero differences are no evidence either way: drop them (Wilcoxon's own rule) and use the exact
     # null distribution, which scipy computes in ~1 ms (with zeros kept it falls back to a ~1 s
@@ -209,7 +224,7 @@ def pooled_improvement_p(log_ratios: Sequence[float]) -> float:
     diff = np.where(np.abs(diff) <= TIE_LOG_TOLERANCE, 0.0, diff)
     if len(diff) == 0 or np.all(diff == 0):
         return 1.0
-    from scipy import stats
+    stats = scipy_stats()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
