@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from .. import __version__
@@ -191,8 +193,26 @@ def serve(settings: Settings, http: tuple[str, int] | None = None) -> int:
 
     server = build_server(settings)
     if http is None:
-        server.run("stdio")
-        return 0
+        import anyio
+
+        interrupted: list[int] = []
+
+        async def serve_stdio() -> None:
+            # asyncio's SIGINT handler cancels the main task, which the SDK's stdio server may then finish
+            # normally (exit 0) or not (KeyboardInterrupt, 130), depending on timing; noting the signal
+            # on the way makes Ctrl-C exit 130 either way, with the same graceful shutdown.
+            chained = signal.getsignal(signal.SIGINT)
+
+            def on_sigint(signum: int, frame: FrameType | None) -> None:
+                interrupted.append(signum)
+                if callable(chained):
+                    chained(signum, frame)
+
+            signal.signal(signal.SIGINT, on_sigint)
+            await server.run_stdio_async()
+
+        anyio.run(serve_stdio)
+        return EXIT_INTERRUPTED if interrupted else 0
     host, port = http
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}/mcp"
     print(f"frontier-mcp: serving MCP over streamable HTTP at {url}", file=sys.stderr, flush=True)
