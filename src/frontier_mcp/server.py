@@ -46,7 +46,7 @@ class FrontierServer(MCPServer[Runtime]):
     async def list_tools(self) -> list[MCPTool]:
         return [tool.model_copy(update={
             "input_schema": listed_input_schema(tool.input_schema),
-            "output_schema": tool.output_schema and compact_output_schema(tool.name, tool.output_schema)})
+            "output_schema": tool.output_schema and compact_output_schema(tool.name)})
             for tool in await super().list_tools()]
 
     async def full_output_schema(self, name: str) -> dict | None:

@@ -18,9 +18,8 @@ def tool_schema_uri(tool: str) -> str:
     return TOOL_SCHEMA_URI.format(tool=tool)
 
 
-def compact_output_schema(tool: str, schema: dict[str, Any]) -> dict[str, Any]:
+def compact_output_schema(tool: str) -> dict[str, Any]:
     """An output schema as listed: an object, and where its full schema is."""
-    del schema  # served whole by the resource
     return {"type": "object", "description": f"Fields: {tool_schema_uri(tool)}"}
 
 
