@@ -24,9 +24,10 @@ def tables(path: Path) -> dict[str, str]:
 
 
 def test_schema_version_is_the_number_of_migrations() -> None:
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 7
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 8
     assert [m.__name__ for m in MIGRATIONS] == ["create_tables", "add_leader", "add_ablations", "add_claim_tests",
-                                               "add_listing_indexes", "add_pair_stats", "add_listing_counts"]
+                                               "add_listing_indexes", "add_pair_stats", "add_listing_counts",
+                                               "add_field_experiments"]
 
 
 def test_migrating_one_step_at_a_time_equals_migrating_at_once(tmp_path: Path) -> None:
@@ -144,5 +145,37 @@ def test_a_version_6_lab_gains_the_listing_totals_and_the_lessons_by_field(tmp_p
         assert archive.leaderboard(limit=5, offset=0, suite="quick")[1] == 1
         assert [r["lessons"] for r in archive.lessons_for_fields(["a"])] == ["lesson two", "lesson one"]
         assert [r["lessons"] for r in archive.lessons_for_fields(["b"])] == ["lesson one"]
+    finally:
+        archive.close()
+
+
+def test_a_version_7_lab_files_its_experiments_by_field_and_keeps_them_filed(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = lab_at(path, 7)
+    db.execute("INSERT INTO pairings VALUES (1, 'a', 'b', 'a|b', NULL, 10)")
+    db.execute("INSERT INTO pairings VALUES (2, 'a', 'c', 'a|c', NULL, 20)")
+    db.execute("INSERT INTO pair_stats (pair_key, proposed, best_ratio) VALUES ('a|b', 1, 0.9), ('a|c', 3, NULL)")
+    db.execute("INSERT INTO sources VALUES (1, 'h', 'n', 1, 'x')")
+    for i, pairing, status in ((1, 1, "recorded"), (2, 2, "recorded"), (3, 2, "written")):
+        db.execute("INSERT INTO experiments VALUES (?, ?, ?, NULL, 1, 's', 'm', 'p', ?, 0, 0, NULL)",
+                   (i, f"e{i}", pairing, status))
+    db.close()
+    archive = Archive(path)
+    try:
+        def filed(field: str, status: str | None = None) -> list[int]:
+            return [r["id"] for r in archive.history(limit=9, offset=0, field=field, status=status)[0]]
+
+        assert filed("a") == [3, 2, 1] and filed("b") == [1] and filed("c") == [3, 2]
+        assert filed("c", "written") == [3] and filed("a", "recorded") == [2, 1]
+        assert [r["id"] for r in archive.history(limit=9, offset=0, field="a", before=3)[0]] == [2, 1]
+        # The triggers keep the filing as experiments are written, move status and are revised.
+        with archive.transaction() as tx:
+            tx.execute("INSERT INTO experiments VALUES (4, 'e4', 1, NULL, 1, 's', 'm', 'p', 'written', 0, 0, NULL)")
+            tx.execute("UPDATE experiments SET status = 'compiled' WHERE id = 3")
+            tx.execute("UPDATE experiments SET pairing_id = 1 WHERE id = 2")
+            tx.execute("DELETE FROM experiments WHERE id = 1")
+        assert filed("a") == [4, 3, 2] and filed("b") == [4, 2] and filed("c") == [3]
+        assert filed("c", "written") == [] and filed("c", "compiled") == [3]
+        assert [r["pair_key"] for r in archive.pairing_rows(limit=1)] == ["a|b"] and archive.pair_count() == 2
     finally:
         archive.close()

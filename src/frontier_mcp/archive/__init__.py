@@ -2,6 +2,7 @@
 
     store      Archive: opening (checks, migrations), transactions, every write
     queries    every read, through a read-only, time-limited connection
+    cursors    where the next page of a paged listing starts (keyset), as the tools and the CLI spell it
     schema     the tables, as ordered migration functions; SCHEMA_VERSION
     records    typed shapes of what reads return; `load_report`, the one decoder of archived reports
     errors     ArchiveError, ArchiveUnusable, and SQLite's errors made actionable

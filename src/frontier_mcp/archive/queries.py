@@ -35,6 +35,11 @@ class Probe:
     normalized_sha256: str  # the middle experiment's normalized source hash
     job: str  # the newest job with benchmark runs (or an id no job has)
     since: float  # a day before the newest experiment was created (the holdout gate's window)
+    # Cursors as deep as the offset cases (the last row before the page there; N = experiments).
+    recorded_quarter: int  # the id N/4 deep into history status=recorded
+    field_experiments: int  # experiments filed under `field`
+    ranked_half: tuple[float, int]  # (ratio, id) N/2 down the leaderboard
+    quick_third: tuple[float, int]  # (ratio, id) N/3 down the quick suite's leaderboard
 
     # A field no pairing has: what propose_pairing asks for a pair never tried, where a walk of the
     # verdicts newest first would find nothing to stop at.
@@ -53,10 +58,25 @@ class Probe:
         leaf = queries.one("SELECT id, parent_id FROM experiments WHERE parent_id IS NOT NULL ORDER BY id DESC LIMIT 1")
         job = queries.one("SELECT job_id FROM benchmark_runs WHERE job_id IS NOT NULL ORDER BY id DESC LIMIT 1")
         newest = queries.one("SELECT created_at FROM experiments WHERE id = ?", (last,))
+        field = middle["field_a"]
+
+        def nth(sql: str, params: tuple[Any, ...], depth: int) -> dict[str, Any] | None:
+            return queries.one(f"{sql} LIMIT 1 OFFSET ?", (*params, max(0, depth - 1)))
+
+        recorded = nth("SELECT id FROM experiments INDEXED BY idx_experiments_status WHERE status = 'recorded' "
+                       "ORDER BY id DESC", (), last // 4)
+        half = nth("SELECT best_ratio AS ratio, id FROM experiments WHERE best_ratio IS NOT NULL "
+                   "ORDER BY best_ratio, id", (), last // 2)
+        third = nth("SELECT best_ratio AS ratio, experiment_id AS id FROM leader WHERE suite = 'quick' "
+                    "ORDER BY best_ratio, experiment_id", (), last // 3)
         return cls(experiments=last, middle=middle["id"], leaf=leaf["id"] if leaf else last,
-                   parent=leaf["parent_id"] if leaf else last, field=middle["field_a"], other_field=middle["field_b"],
+                   parent=leaf["parent_id"] if leaf else last, field=field, other_field=middle["field_b"],
                    normalized_sha256=middle["normalized_sha256"], job=job["job_id"] if job else "no-such-job",
-                   since=(newest["created_at"] if newest else middle["created_at"]) - 86_400.0)
+                   since=(newest["created_at"] if newest else middle["created_at"]) - 86_400.0,
+                   recorded_quarter=recorded["id"] if recorded else last,
+                   field_experiments=queries.listing_count(f"field={field}"),
+                   ranked_half=(half["ratio"], half["id"]) if half else (0.0, 0),
+                   quick_third=(third["ratio"], third["id"]) if third else (0.0, 0))
 
 
 # A case: its label, and the keyword arguments it calls the method with.
@@ -92,6 +112,9 @@ class Queries:
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def tuples(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
     def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
@@ -100,16 +123,27 @@ class Queries:
 
     @listing()  # pair_stats: one row per pair of fields, bounded by the catalogue, not by the experiments
     def pair_usage(self) -> dict[str, dict[str, int]]:
-        """Per unordered pair: how often proposed, used by an experiment, and lost."""
-        rows = self.query("SELECT pair_key, proposed, experiments, failures FROM pair_stats")
-        return {row["pair_key"]: row for row in rows}
+        """Per unordered pair: how often proposed, used by an experiment, and lost. Every pair ever proposed
+        (up to the catalogue's 4,560), built from plain tuples: a row object and a dict copy of each row
+        cost twice as much as the read."""
+        return {key: {"pair_key": key, "proposed": proposed, "experiments": experiments, "failures": failures}
+                for key, proposed, experiments, failures in self.tuples(
+                    "SELECT pair_key, proposed, experiments, failures FROM pair_stats")}
 
-    @listing()
-    def pairing_rows(self) -> list[PairingRow]:
-        """Per unordered pair of fields: proposals, experiments, best visible ratio, wins and failures."""
+    @listing(("first 100", lambda p: {"limit": 100}), ("every pair", lambda p: {}))
+    def pairing_rows(self, limit: int | None = None) -> list[PairingRow]:
+        """Per unordered pair of fields: proposals, experiments, best visible ratio, wins and failures; the
+        first `limit` in the listing's order (best ratio first) come from idx_pair_stats_rank, unsorted."""
         return cast(list[PairingRow], self.query(
             """SELECT pair_key, proposed, experiments, best_ratio, wins, failures, last_proposed FROM pair_stats
-               ORDER BY best_ratio IS NULL, best_ratio, proposed DESC, pair_key"""))
+               INDEXED BY idx_pair_stats_rank ORDER BY best_ratio IS NULL, best_ratio, proposed DESC, pair_key
+               LIMIT ?""", (-1 if limit is None else limit,)))
+
+    @listing()
+    def pair_count(self) -> int:
+        """Pairs of fields proposed so far (rows of pair_stats: at most the catalogue's pairs)."""
+        row = self.one("SELECT COUNT(*) AS n FROM pair_stats")
+        return int(row["n"]) if row else 0
 
     @listing(("a used field and another", lambda p: {"fields": [p.field, p.other_field]}),
              ("a field no pairing has", lambda p: {"fields": [p.unused_field]}))
@@ -310,40 +344,55 @@ class Queries:
 
     @listing(("first page", lambda p: {"limit": 20, "offset": 0}),
              ("halfway", lambda p: {"limit": 20, "offset": p.experiments // 2}),
+             ("from a cursor halfway", lambda p: {"limit": 20, "offset": 0, "before": p.middle}),
              ("status=recorded", lambda p: {"limit": 20, "offset": 0, "status": "recorded"}),
              ("status=recorded, a quarter deep", lambda p: {"limit": 20, "offset": p.experiments // 4,
                                                              "status": "recorded"}),
+             ("status=recorded, from a cursor a quarter deep",
+              lambda p: {"limit": 20, "offset": 0, "status": "recorded", "before": p.recorded_quarter}),
              ("status=written", lambda p: {"limit": 20, "offset": 0, "status": "written"}),
              ("field", lambda p: {"limit": 20, "offset": 0, "field": p.field}),
+             ("field, halfway", lambda p: {"limit": 20, "offset": p.field_experiments // 2, "field": p.field}),
+             ("field, from a cursor halfway", lambda p: {"limit": 20, "offset": 0, "field": p.field,
+                                                          "before": p.middle}),
              ("field and status=recorded", lambda p: {"limit": 20, "offset": 0, "field": p.field,
                                                       "status": "recorded"}),
+             ("field and status=recorded, from a cursor halfway",
+              lambda p: {"limit": 20, "offset": 0, "field": p.field, "status": "recorded", "before": p.middle}),
              ("a field no pairing has", lambda p: {"limit": 20, "offset": 0, "field": p.unused_field}))
-    def history(self, *, limit: int, offset: int, status: str | None = None,
-                field: str | None = None) -> tuple[list[dict[str, Any]], int]:
-        """Experiments, newest first. The page's ids come from a narrow index (status, pairing or id),
-        then only those rows are read: a page at offset 50,000 walks index entries, not wide rows."""
-        where, params = [], []
-        if status:
-            where.append("status = ?")
-            params.append(status)
+    def history(self, *, limit: int, offset: int, status: str | None = None, field: str | None = None,
+                before: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Experiments, newest first, `offset` rows after the start or, with `before` (the id of the last
+        row of the previous page: a cursor), after that row. The page's ids come from a narrow index
+        (field_experiments by field and status, status, or id), then only those rows are read. From a
+        cursor, a page is one range of that index at any depth; `offset` walks its entries (~40-200 ns
+        each), except unfiltered, where ids 1..N give the page's first id."""
+        params: list[Any] = []
         if field:
-            where.append("pairing_id IN (SELECT id FROM pairings WHERE field_a = ? UNION "
-                         "SELECT id FROM pairings WHERE field_b = ?)")
-            params += [field, field]
-        # Named, so the planner cannot trade them for a walk of the table (rows of ~1 KB) in id order.
-        index = "idx_experiments_pairing_status" if field else ("idx_experiments_status" if status
-                                                               else "idx_experiments_id")
-        source = f"experiments INDEXED BY {index}"
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
+            # Named, so the planner cannot sort the field's every experiment instead of reading the index.
+            source, key_column = ("field_experiments INDEXED BY idx_field_experiments_status" if status
+                                  else "field_experiments"), "experiment_id"
+            where = ["field = ?"] + (["status = ?"] if status else [])
+            params += [field] + ([status] if status else [])
+        else:
+            # Named, so the planner cannot trade them for a walk of the table (rows of ~1 KB) in id order.
+            source = f"experiments INDEXED BY {'idx_experiments_status' if status else 'idx_experiments_id'}"
+            key_column, where = "id", ["status = ?"] if status else []
+            params += [status] if status else []
+        if before is not None:
+            where.append(f"{key_column} < ?")
+            params.append(before)
         key = "&".join(part for part in (field and f"field={field}", status and f"status={status}") if part)
         total = self.listing_count(key or "experiments")
-        page = f"SELECT id FROM {source} {clause} ORDER BY id DESC LIMIT ? OFFSET ?"
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        page = f"SELECT {key_column} AS id FROM {source} {clause} ORDER BY {key_column} DESC LIMIT ? OFFSET ?"
         page_params: tuple[Any, ...] = (*params, limit, offset)
-        if not where and offset and self.one("SELECT MAX(id) AS id FROM experiments") == {"id": total}:
+        if not status and not field and offset and self.one("SELECT MAX(id) AS id FROM experiments") == {
+                "id": total}:
             # Ids 1..total, none missing (frontier-mcp never deletes one): the page at `offset` starts at
-            # id total - offset, found in the key; OFFSET would walk `offset` index entries (40 ns each).
-            page, page_params = "SELECT id FROM experiments WHERE id <= ? ORDER BY id DESC LIMIT ?", (
-                total - offset, limit)
+            # id total - offset (below `before`), found in the key; OFFSET would walk `offset` index entries.
+            first = (total if before is None else min(before - 1, total)) - offset
+            page, page_params = "SELECT id FROM experiments WHERE id <= ? ORDER BY id DESC LIMIT ?", (first, limit)
         latest = f"""(SELECT {{}} FROM benchmark_runs b WHERE b.experiment_id = e.id
                       AND b.suite NOT IN ({HIDDEN_SQL}) ORDER BY b.id DESC LIMIT 1)"""
         rows = self.query(
@@ -363,24 +412,32 @@ class Queries:
 
     @listing(("first page", lambda p: {"limit": 20, "offset": 0}),
              ("halfway", lambda p: {"limit": 20, "offset": p.experiments // 2}),
+             ("from a cursor halfway", lambda p: {"limit": 20, "offset": 0, "after": p.ranked_half}),
              ("suite=quick", lambda p: {"limit": 20, "offset": 0, "suite": "quick"}),
              ("suite=quick, a third deep", lambda p: {"limit": 20, "offset": p.experiments // 3, "suite": "quick"}),
+             ("suite=quick, from a cursor a third deep", lambda p: {"limit": 20, "offset": 0, "suite": "quick",
+                                                                     "after": p.quick_third}),
              ("suite=standard", lambda p: {"limit": 20, "offset": 0, "suite": "standard"}))
-    def leaderboard(self, *, limit: int, offset: int, suite: str | None = None
-                    ) -> tuple[list[dict[str, Any]], int]:
-        """Experiments by their best geometric-mean loss ratio (visible suites), lowest first. The page
-        comes from a covering index on (suite,) ratio and id; only its rows are joined."""
-        params: tuple[str, ...]
+    def leaderboard(self, *, limit: int, offset: int, suite: str | None = None,
+                    after: tuple[float, int] | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Experiments by their best geometric-mean loss ratio (visible suites), lowest first, ties by id;
+        `offset` rows after the start or, with `after` (the ratio and id of the last row of the previous
+        page: a cursor), after that row. The page comes from a covering index on (suite,) ratio and id:
+        from a cursor, one range of it at any depth; `offset` walks its entries. Only the page is joined."""
+        params: list[Any]
         if suite:
-            page = ("SELECT experiment_id AS id, best_ratio AS ratio FROM leader WHERE suite = ? "
-                    "ORDER BY best_ratio, experiment_id")
-            params = (suite,)
+            source, key_column, where, params = "leader", "experiment_id", ["suite = ?"], [suite]
             total = self.listing_count(f"suite={suite}")
         else:
-            page = ("SELECT id, best_ratio AS ratio FROM experiments WHERE best_ratio IS NOT NULL "
-                    "ORDER BY best_ratio, id")
-            params = ()
+            source, key_column, where, params = "experiments", "id", ["best_ratio IS NOT NULL"], []
             total = self.listing_count("ranked")
+        if after is not None:
+            # (ratio, id) > after, written so the ratio bounds the index range and the id only breaks ties.
+            ratio, last = after
+            where.append(f"best_ratio >= ? AND (best_ratio > ? OR {key_column} > ?)")
+            params += [ratio, ratio, last]
+        page = (f"SELECT {key_column} AS id, best_ratio AS ratio FROM {source} WHERE {' AND '.join(where)} "
+                f"ORDER BY best_ratio, {key_column}")
         rows = self.query(
             f"""WITH page(id, ratio) AS ({page} LIMIT ? OFFSET ?)
                 SELECT e.id, e.name, p.field_a, p.field_b, page.ratio AS geomean_ratio,

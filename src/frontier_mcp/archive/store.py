@@ -174,6 +174,17 @@ class Archive(Queries):
             finally:
                 self._deadline = float("inf")
 
+    def tuples(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """`query` as plain tuples, for reads of thousands of rows (no row object, no dict per row)."""
+        with self._lock, translated(self.path):
+            self._deadline = time.monotonic() + QUERY_SECONDS
+            try:
+                cursor = self._reader.cursor()
+                cursor.row_factory = None
+                return cursor.execute(sql, params).fetchall()
+            finally:
+                self._deadline = float("inf")
+
     def rebuild_leader(self) -> None:
         with self.transaction():
             schema.rebuild_leader(self.db)

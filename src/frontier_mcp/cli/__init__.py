@@ -62,12 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--suite", default="quick", choices=VISIBLE_SUITES)
     history = command("history", "list experiments, newest first")
     history.add_argument("--limit", type=int, default=30)
+    history.add_argument("--offset", type=int, default=0, help="rows to skip (after --cursor, if given)")
+    history.add_argument("--cursor", help="continue after the page that printed this cursor (as fast at any depth)")
     show = command("show", "show one experiment in full")
     show.add_argument("id", type=int)
     show.add_argument("--source", action="store_true", help="print the Rust source too")
     board = command("leaderboard", "experiments ranked by loss ratio against the best baseline")
     board.add_argument("--limit", type=int, default=30)
     board.add_argument("--suite", choices=VISIBLE_SUITES)
+    board.add_argument("--offset", type=int, default=0, help="rows to skip (after --cursor, if given)")
+    board.add_argument("--cursor", help="continue after the page that printed this cursor (as fast at any depth)")
     report = command("report", "write self-contained HTML pages to <lab>/reports/ and print their paths")
     target = report.add_mutually_exclusive_group(required=True)
     target.add_argument("id", type=int, nargs="?", help="one experiment (its ancestors' and descendants' pages too)")
@@ -153,11 +157,11 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
     from . import views
 
     if command == "history":
-        return views.history(settings, limit=args.limit)
+        return views.history(settings, limit=args.limit, offset=args.offset, cursor=args.cursor)
     if command == "show":
         return views.show(settings, args.id, with_source=args.source)
     if command == "leaderboard":
-        return views.leaderboard(settings, limit=args.limit, suite=args.suite)
+        return views.leaderboard(settings, limit=args.limit, suite=args.suite, offset=args.offset, cursor=args.cursor)
     if command == "report":
         return views.report(settings, args.id, every=args.all)
     if command == "lineage":

@@ -9,22 +9,43 @@ from rich.panel import Panel
 from rich.tree import Tree
 
 from ..archive import Archive, ArchiveError, visible_report
+from ..archive.cursors import history_cursor, leaderboard_cursor, parse_history_cursor, parse_leaderboard_cursor
 from ..render import terminal
 from ..render.terminal import field_name
 from ..settings import Settings
 from .consoles import err, out
 
 
-def history(settings: Settings, *, limit: int) -> int:
-    rows, total = Archive(settings.db_path).history(limit=limit, offset=0)
+def history(settings: Settings, *, limit: int, offset: int = 0, cursor: str | None = None) -> int:
+    position, before = parse_history_cursor(cursor) if cursor else (0, None)
+    rows, total = Archive(settings.db_path).history(limit=limit, offset=offset, before=before)
     out.print(terminal.history_table(rows, total, settings.db_path))
+    start = position + offset
+    if len(rows) == limit and start + limit < total:
+        _next_page(start, limit, total, history_cursor(start + limit, rows[-1]["id"]))
     return 0
 
 
-def leaderboard(settings: Settings, *, limit: int, suite: str | None) -> int:
-    rows, total = Archive(settings.db_path).leaderboard(limit=limit, offset=0, suite=suite)
-    out.print(terminal.leaderboard_table(rows, total))
+def leaderboard(settings: Settings, *, limit: int, suite: str | None, offset: int = 0,
+                cursor: str | None = None) -> int:
+    position, after = parse_leaderboard_cursor(cursor) if cursor else (0, None)
+    rows, total = Archive(settings.db_path).leaderboard(limit=limit, offset=offset, suite=suite, after=after)
+    start = position + offset
+    table = terminal.leaderboard_table(rows, total)
+    # The table numbers its rows from 1; a later page's ranks continue from the rows before it.
+    for i, (cells, label) in enumerate(table.rows):
+        cells[0] = str(start + i + 1)
+        table.rows[i] = (cells, f"{start + i + 1}.{label.partition('.')[2]}" if label else label)
+    out.print(table)
+    if len(rows) == limit and start + limit < total:
+        _next_page(start, limit, total,
+                   leaderboard_cursor(start + limit, rows[-1]["geomean_ratio"], rows[-1]["id"]))
     return 0
+
+
+def _next_page(start: int, limit: int, total: int, cursor: str) -> None:
+    err.print(f"rows {start + 1:,}-{start + limit:,} of {total:,}; next page: --cursor {cursor} "
+              f"(or --offset {start + limit}, which walks every row before it)", markup=False, highlight=False)
 
 
 def show(settings: Settings, experiment_id: int, *, with_source: bool) -> int:
@@ -120,9 +141,13 @@ def lineage(settings: Settings, experiment_id: int) -> int:
 
 
 def pairings(settings: Settings, *, limit: int) -> int:
-    """Every pair of fields proposed so far: how often, how many experiments, best ratio, failures."""
-    rows = Archive(settings.db_path).pairing_rows()
-    out.print(terminal.pairings_table(rows, limit))
-    if len(rows) > limit:
-        out.print(f"... {len(rows) - limit} more (--limit)")
+    """Every pair of fields proposed so far: how often, how many experiments, best ratio, failures. The
+    first `limit` pairs are read in the table's order from an index; the rest are only counted."""
+    archive = Archive(settings.db_path)
+    rows, total = archive.pairing_rows(limit=limit), archive.pair_count()
+    table = terminal.pairings_table(rows, limit)
+    table.title = f"{total}{table.title.removeprefix(str(len(rows)))}"  # the table counts the rows it is given
+    out.print(table)
+    if total > limit:
+        out.print(f"... {total - limit} more (--limit)")
     return 0

@@ -8,6 +8,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from ..archive.cursors import history_cursor, parse_history_cursor
 from ..render.text import page_text, ratio
 from ._common import hints, reply, runtime
 from ._errors import archive_errors
@@ -34,6 +35,8 @@ class Page(BaseModel):
     offset: int
     rows: list[Any]
     next_offset: int | None
+    next_cursor: str | None = Field(None, description="pass as cursor for the next page (at any depth, as fast "
+                                    "as the first; offset walks every row before it)")
 
 
 class HistoryPage(Page):
@@ -51,14 +54,21 @@ def register(server: MCPServer) -> None:
             pattern="^(written|compile_failed|compiled|benchmarked|recorded)$")] = None,
         field: Annotated[str | None, Field(description="Only experiments pairing this field id.",
                                            max_length=80)] = None,
+        cursor: Annotated[str | None, Field(description="next_cursor of the previous page: continue after it "
+                                            "(offset then skips rows after it).", max_length=80)] = None,
     ) -> Annotated[CallToolResult, HistoryPage]:
         """List experiments, newest first: name, fields, status, measured outcome and verdict. Read-only, paged."""
         rt = runtime(ctx)
         with archive_errors():
-            rows, total = rt.archive.history(limit=limit, offset=offset, status=status, field=field)
-        result = HistoryPage(total=total, offset=offset, rows=[ExperimentRow(**row) for row in rows],
-                             next_offset=offset + len(rows) if offset + len(rows) < total else None)
-        lines = [page_text("Experiments", total, offset, len(rows))]
+            position, before = parse_history_cursor(cursor) if cursor else (0, None)
+            rows, total = rt.archive.history(limit=limit, offset=offset, status=status, field=field, before=before)
+        start = position + offset
+        more = len(rows) == limit and start + len(rows) < total  # a short page is the last
+        result = HistoryPage(total=total, offset=start, rows=[ExperimentRow(**row) for row in rows],
+                             next_offset=start + len(rows) if start + len(rows) < total else None,
+                             next_cursor=history_cursor(start + len(rows), rows[-1]["id"]) if more else None)
+        lines = [page_text("Experiments", total, start, len(rows))
+                 + (f"; or cursor={result.next_cursor}" if result.next_cursor else "")]
         for row in result.rows:
             lines.append(f"#{row.id} {row.name} [{row.field_a} × {row.field_b}] status={row.status} "
                          f"outcome={row.outcome or '-'} ratio={ratio(row.geomean_ratio)} verdict={row.verdict or '-'}"
