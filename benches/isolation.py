@@ -4,8 +4,9 @@ Target (issue 10): the standard suite with isolation <= 1.15x the same suite wit
 
 Every candidate run now starts a fresh process of the candidate's binary and exchanges one frame
 pair per step (gradients out, parameters back) with the trusted harness. To measure exactly that
-cost, the same optimizer (Adam) runs the standard suite's candidate plan (the tuning grid on the
-tuning seeds, then the evaluation seeds; 420 runs) twice through the real sandboxed harness of a
+cost, the same optimizer (Adam) runs the standard suite's candidate plan (`run_optimizer`: the
+tuning grid, its extension where needed and the tuner's trials on the tuning seeds, then the
+evaluation seeds; 660 runs or a few more) twice through the real sandboxed harness of a
 real lab: as `adam` (in the harness's process, what a candidate cost before) and as `served:adam`
 (the harness starts `frontier-bench serve adam` for every run and talks to it over a pipe, exactly
 as it does with a candidate's binary). The two alternate; the figure is the ratio of medians.
@@ -22,7 +23,7 @@ from pathlib import Path
 import anyio
 from _common import bootstrap_ratio_ci, fmt_s, header, median, temp_lab, verdict
 
-from frontier_mcp.protocol import SUITES, Harness, choose_lrs, plan_lines
+from frontier_mcp.protocol import SUITES, Harness, run_optimizer, runs_per_optimizer
 from frontier_mcp.sandbox import Sandbox
 from frontier_mcp.scaffold import Lab
 from frontier_mcp.settings import load_settings
@@ -41,16 +42,12 @@ def main() -> None:
 
 
 async def suite_seconds(harness: Harness, optimizer: str) -> float:
-    """The candidate's share of a standard benchmark: tune on the grid, choose, evaluate."""
-    suite = SUITES["standard"]
+    """The candidate's share of a standard benchmark: tune (grid, extension, tuner), choose, evaluate."""
     started = time.perf_counter()
-    tune = plan_lines(optimizer, suite, phase="tune")
-    tuned = await harness.run(tune, suite.curve_points)
-    failed = [r for r in tuned.values() if r.get("error")]
+    rows = await run_optimizer(harness, optimizer, SUITES["standard"], lambda _row: None)
+    failed = [r for r in rows if r.get("error")]
     if failed:
         raise SystemExit(f"{optimizer}: a run failed: {failed[0]['error']}")
-    evaluate = plan_lines(optimizer, suite, phase="eval", lrs=choose_lrs(suite, tune, tuned), start_id=len(tune))
-    await harness.run(evaluate, suite.curve_points)
     return time.perf_counter() - started
 
 
@@ -73,8 +70,8 @@ async def measure(home: Path, reps: int) -> None:
         print(f"  rep {rep + 1}: in-process {fmt_s(inside[-1])}, isolated {fmt_s(isolated[-1])}")
     ratio = median(isolated) / median(inside)
     low, high = bootstrap_ratio_ci(isolated, inside)
-    print(f"  {settings.workers} workers, {len(plan_lines('adam', SUITES['standard'], phase='tune'))} tuning + "
-          f"{len(SUITES['standard'].eval_seeds) * len(SUITES['standard'].problems)} evaluation runs per suite")
+    print(f"  {settings.workers} workers, {runs_per_optimizer(SUITES['standard'])} runs per suite (without the grid's "
+          f"extension)")
     verdict("isolation overhead", f"{ratio:.3f}x [{low:.3f}, {high:.3f}] (median {fmt_s(median(isolated))} vs "
             f"{fmt_s(median(inside))})", f"<= {TARGET}x", ratio <= TARGET)
 
