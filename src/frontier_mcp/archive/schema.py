@@ -310,14 +310,17 @@ def add_field_experiments(db: Executes) -> None:
     cursor; before, every experiment of every pairing with the field was read and sorted (~20,000 at
     1,000,000 experiments). pair_stats gets an index in the order `pairings` lists it, so its first rows
     are read without sorting every pair of the catalogue."""
+    # No REFERENCES: the rows go with their experiment by trigger, and a foreign key would make SQLite
+    # look for them on every delete of an experiment, in a table with no index on experiment_id alone.
     _run(db, """
     CREATE TABLE field_experiments (
         field TEXT NOT NULL,
-        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        experiment_id INTEGER NOT NULL,
         status TEXT NOT NULL,
         PRIMARY KEY (field, experiment_id)
-    ) WITHOUT ROWID""",
-         "CREATE INDEX idx_field_experiments_status ON field_experiments(field, status, experiment_id)",
+    ) WITHOUT ROWID""")
+    rebuild_field_experiments(db)  # before the second index: one sort per index, not a random insert per row
+    _run(db, "CREATE INDEX idx_field_experiments_status ON field_experiments(field, status, experiment_id)",
          "CREATE INDEX idx_pair_stats_rank ON pair_stats(best_ratio IS NULL, best_ratio, proposed DESC, pair_key)",
          f"""CREATE TRIGGER file_experiment_insert AFTER INSERT ON experiments BEGIN
              {_file_experiment("NEW")} END""",
@@ -327,7 +330,6 @@ def add_field_experiments(db: Executes) -> None:
              WHEN OLD.status IS NOT NEW.status OR OLD.pairing_id IS NOT NEW.pairing_id BEGIN
              {_unfile_experiment("OLD")}
              {_file_experiment("NEW")} END""")
-    rebuild_field_experiments(db)
 
 
 MIGRATIONS: list[Callable[[Executes], None]] = [create_tables, add_leader, add_ablations, add_claim_tests,
