@@ -130,10 +130,11 @@ class Queries:
                 for key, proposed, experiments, failures in self.tuples(
                     "SELECT pair_key, proposed, experiments, failures FROM pair_stats")}
 
-    @listing(("first 100", lambda p: {"limit": 100}), ("every pair", lambda p: {}))
+    @listing(("first 100 (the CLI's default)", lambda p: {"limit": 100}))
     def pairing_rows(self, limit: int | None = None) -> list[PairingRow]:
         """Per unordered pair of fields: proposals, experiments, best visible ratio, wins and failures; the
-        first `limit` in the listing's order (best ratio first) come from idx_pair_stats_rank, unsorted."""
+        first `limit` in the listing's order (best ratio first) come from idx_pair_stats_rank, unsorted.
+        Without a limit, every pair proposed so far (up to the catalogue's 4,560)."""
         return cast(list[PairingRow], self.query(
             """SELECT pair_key, proposed, experiments, best_ratio, wins, failures, last_proposed FROM pair_stats
                INDEXED BY idx_pair_stats_rank ORDER BY best_ratio IS NULL, best_ratio, proposed DESC, pair_key
