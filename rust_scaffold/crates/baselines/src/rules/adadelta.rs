@@ -24,6 +24,31 @@ impl Adadelta {
     }
 }
 
+/// One tensor of torch's single-tensor Adadelta; `WD` (weight decay on) is fixed for the step, so
+/// the loop has no branch. The floating-point operations and their order are those of the plain loop.
+#[inline(always)]
+fn tensor_step<const WD: bool>(
+    (lr, rho, eps, wd): (f64, f64, f64, f64),
+    p: &mut [f64],
+    g: &[f64],
+    sq: &mut [f64],
+    acc: &mut [f64],
+) {
+    // As many elements as the shortest slice, as `zip` would give.
+    let n = p.len().min(g.len()).min(sq.len()).min(acc.len());
+    let (p, g, sq, acc) = (&mut p[..n], &g[..n], &mut sq[..n], &mut acc[..n]);
+    for j in 0..n {
+        let gr = if WD { g[j] + wd * p[j] } else { g[j] };
+        let s = sq[j] * rho + (1.0 - rho) * gr * gr; // square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
+        sq[j] = s;
+        let std = (s + eps).sqrt();
+        let a = acc[j];
+        let delta = (a + eps).sqrt() / std * gr; // delta.div_(std).mul_(grad)
+        acc[j] = a * rho + (1.0 - rho) * delta * delta;
+        p[j] += -lr * delta;
+    }
+}
+
 impl Optimizer for Adadelta {
     fn name(&self) -> &str {
         "adadelta"
@@ -31,18 +56,10 @@ impl Optimizer for Adadelta {
     fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], ctx: &StepContext) {
         ensure(&mut self.sq, params, 0.0);
         ensure(&mut self.acc, params, 0.0);
-        let (lr, rho, eps, wd) = (ctx.lr, self.rho, self.eps, self.weight_decay);
+        let k = (ctx.lr, self.rho, self.eps, self.weight_decay);
+        let run = if self.weight_decay != 0.0 { tensor_step::<true> } else { tensor_step::<false> };
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let p = p.as_mut_slice();
-            let (sq, acc) = (&mut self.sq[i], &mut self.acc[i]);
-            for ((pj, &gj), (sj, aj)) in p.iter_mut().zip(g.as_slice()).zip(sq.iter_mut().zip(acc.iter_mut())) {
-                let gr = if wd != 0.0 { gj + wd * *pj } else { gj };
-                *sj = *sj * rho + (1.0 - rho) * gr * gr; // square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
-                let std = (*sj + eps).sqrt();
-                let delta = (*aj + eps).sqrt() / std * gr; // delta.div_(std).mul_(grad)
-                *aj = *aj * rho + (1.0 - rho) * delta * delta;
-                *pj += -lr * delta;
-            }
+            run(k, p.as_mut_slice(), g.as_slice(), &mut self.sq[i], &mut self.acc[i]);
         }
     }
 }

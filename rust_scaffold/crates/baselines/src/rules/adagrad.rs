@@ -26,6 +26,22 @@ impl Adagrad {
     }
 }
 
+/// One tensor of torch's single-tensor Adagrad; `WD` (weight decay on) is fixed for the step, so
+/// the loop has no branch. The floating-point operations and their order are those of the plain loop.
+#[inline(always)]
+fn tensor_step<const WD: bool>(wd: f64, eps: f64, clr: f64, p: &mut [f64], g: &[f64], sum: &mut [f64]) {
+    // As many elements as the shortest slice, as `zip` would give.
+    let n = p.len().min(g.len()).min(sum.len());
+    let (p, g, sum) = (&mut p[..n], &g[..n], &mut sum[..n]);
+    for j in 0..n {
+        let gr = if WD { g[j] + wd * p[j] } else { g[j] };
+        let s = sum[j] + gr * gr; // state_sum.addcmul_(grad, grad, value=1)
+        sum[j] = s;
+        let std = s.sqrt() + eps;
+        p[j] += -clr * (gr / std); // param.addcdiv_(grad, std, value=-clr)
+    }
+}
+
 impl Optimizer for Adagrad {
     fn name(&self) -> &str {
         "adagrad"
@@ -35,14 +51,9 @@ impl Optimizer for Adagrad {
         self.t += 1;
         let (wd, eps) = (self.weight_decay, self.eps);
         let clr = ctx.lr / (1.0 + (self.t as f64 - 1.0) * self.lr_decay);
+        let run = if wd != 0.0 { tensor_step::<true> } else { tensor_step::<false> };
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let p = p.as_mut_slice();
-            for ((pj, &gj), sj) in p.iter_mut().zip(g.as_slice()).zip(self.sum[i].iter_mut()) {
-                let gr = if wd != 0.0 { gj + wd * *pj } else { gj };
-                *sj += gr * gr; // state_sum.addcmul_(grad, grad, value=1)
-                let std = sj.sqrt() + eps;
-                *pj += -clr * (gr / std); // param.addcdiv_(grad, std, value=-clr)
-            }
+            run(wd, eps, clr, p.as_mut_slice(), g.as_slice(), &mut self.sum[i]);
         }
     }
 }

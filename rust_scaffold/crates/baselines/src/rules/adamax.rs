@@ -1,6 +1,6 @@
 //! torch.optim.Adamax.
 
-use crate::ops::{ensure, lerp, maximum};
+use crate::ops::{ensure, maximum};
 use crate::Opts;
 use frontier_core::{Optimizer, StepContext, Tensor};
 
@@ -26,6 +26,33 @@ impl Adamax {
     }
 }
 
+/// One tensor of torch's single-tensor Adamax; `WD` (weight decay on) and `SMALL` (lerp's formula,
+/// |weight| < 0.5) are fixed for the step, so the loop has no branch. The floating-point
+/// operations and their order are those of the plain loop.
+#[inline(always)]
+fn tensor_step<const WD: bool, const SMALL: bool>(
+    (b2, eps, wd, w, clr): (f64, f64, f64, f64, f64),
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    u: &mut [f64],
+) {
+    // As many elements as the shortest slice, as `zip` would give.
+    let n = p.len().min(g.len()).min(m.len()).min(u.len());
+    let (p, g, m, u) = (&mut p[..n], &g[..n], &mut m[..n], &mut u[..n]);
+    for j in 0..n {
+        let gr = if WD { g[j] + wd * p[j] } else { g[j] };
+        // exp_avg.lerp_(grad, 1 - beta1)
+        let mj = m[j];
+        let mj = if SMALL { mj + w * (gr - mj) } else { gr - (gr - mj) * (1.0 - w) };
+        m[j] = mj;
+        // torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps))
+        let uj = maximum(u[j] * b2, gr.abs() + eps);
+        u[j] = uj;
+        p[j] += -clr * (mj / uj); // param.addcdiv_(exp_avg, exp_inf, value=-clr)
+    }
+}
+
 impl Optimizer for Adamax {
     fn name(&self) -> &str {
         "adamax"
@@ -36,15 +63,15 @@ impl Optimizer for Adamax {
         self.t += 1;
         let (b1, b2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
         let clr = ctx.lr / (1.0 - b1.powf(self.t as f64));
+        let w = 1.0 - b1;
+        let run = match (wd != 0.0, w.abs() < 0.5) {
+            (true, true) => tensor_step::<true, true>,
+            (true, false) => tensor_step::<true, false>,
+            (false, true) => tensor_step::<false, true>,
+            (false, false) => tensor_step::<false, false>,
+        };
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let p = p.as_mut_slice();
-            let (m, u) = (&mut self.m[i], &mut self.u[i]);
-            for ((pj, &gj), (mj, uj)) in p.iter_mut().zip(g.as_slice()).zip(m.iter_mut().zip(u.iter_mut())) {
-                let gr = if wd != 0.0 { gj + wd * *pj } else { gj };
-                *mj = lerp(*mj, gr, 1.0 - b1); // exp_avg.lerp_(grad, 1 - beta1)
-                *uj = maximum(*uj * b2, gr.abs() + eps); // torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps))
-                *pj += -clr * (*mj / *uj); // param.addcdiv_(exp_avg, exp_inf, value=-clr)
-            }
+            run((b2, eps, wd, w, clr), p.as_mut_slice(), g.as_slice(), &mut self.m[i], &mut self.u[i]);
         }
     }
 }

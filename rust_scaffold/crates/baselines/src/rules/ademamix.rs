@@ -1,6 +1,6 @@
 //! pytorch_optimizer.AdEMAMix (Pagliardini et al. 2024): Adam plus a slow EMA of the gradient.
 
-use crate::ops::{ensure, lerp_slice};
+use crate::ops::ensure;
 use crate::Opts;
 use frontier_core::{Optimizer, StepContext, Tensor};
 
@@ -26,7 +26,6 @@ pub(crate) fn build(o: &Opts) -> Result<Box<dyn Optimizer>, String> {
         m1: Vec::new(),
         v: Vec::new(),
         m2: Vec::new(),
-        scratch: Vec::new(),
     }))
 }
 
@@ -54,8 +53,6 @@ pub struct AdEMAMix {
     m1: Vec<Vec<f64>>,
     v: Vec<Vec<f64>>,
     m2: Vec<Vec<f64>>,
-    /// The step's gradient with coupled decay (reused; no allocation after the first step).
-    scratch: Vec<f64>,
 }
 
 impl AdEMAMix {
@@ -71,6 +68,83 @@ impl AdEMAMix {
                 (alpha_t, beta3_t)
             }
         }
+    }
+}
+
+/// The step's scalars.
+#[derive(Clone, Copy)]
+struct Consts {
+    lr: f64,
+    coupled: f64,
+    shrink: f64,
+    w1: f64,
+    w3: f64,
+    b2: f64,
+    eps: f64,
+    bias_correction1: f64,
+    bias_correction2_sq: f64,
+    alpha_t: f64,
+}
+
+type TensorStep = fn(Consts, &mut [f64], &[f64], &mut [f64], &mut [f64], &mut [f64]);
+
+/// How weight decay acts in a step's loop.
+const NO_DECAY: u8 = 0;
+const GRAD_DECAY: u8 = 1;
+const SHRINK: u8 = 2;
+
+/// One tensor of the package's single-tensor step, fused into one pass: for each element the
+/// decay, the two lerps (each formula chosen for the whole step, as `lerp_` does), v and the
+/// parameter update, in the package's order. Elements do not interact, so this performs the
+/// same floating-point operations in the same order as the package's pass-per-operation form,
+/// while reading and writing each array once.
+#[inline(always)]
+fn tensor_step<const DECAY: u8, const SMALL1: bool, const SMALL3: bool>(
+    k: Consts,
+    p: &mut [f64],
+    g: &[f64],
+    m1: &mut [f64],
+    v: &mut [f64],
+    m2: &mut [f64],
+) {
+    // As many elements as the shortest slice, as `zip` would give.
+    let n = p.len().min(g.len()).min(m1.len()).min(v.len()).min(m2.len());
+    let (p, g, m1, v, m2) = (&mut p[..n], &g[..n], &mut m1[..n], &mut v[..n], &mut m2[..n]);
+    for j in 0..n {
+        // grad.add_(p, alpha=weight_decay), or p.mul_(1 - weight_decay * lr) / p.mul_(1 - weight_decay)
+        let pj = if DECAY == SHRINK { p[j] * k.shrink } else { p[j] };
+        let gj = if DECAY == GRAD_DECAY { g[j] + k.coupled * pj } else { g[j] };
+        // exp_avg.lerp_(grad, 1 - beta1)
+        let mj = m1[j];
+        let mj = if SMALL1 { mj + k.w1 * (gj - mj) } else { gj - (gj - mj) * (1.0 - k.w1) };
+        m1[j] = mj;
+        // exp_avg_slow.lerp_(grad, 1 - beta3_t)
+        let sj = m2[j];
+        let sj = if SMALL3 { sj + k.w3 * (gj - sj) } else { gj - (gj - sj) * (1.0 - k.w3) };
+        m2[j] = sj;
+        // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        let vj = v[j] * k.b2 + (1.0 - k.b2) * gj * gj;
+        v[j] = vj;
+        let de_nom = vj.sqrt() / k.bias_correction2_sq + k.eps;
+        p[j] = pj + -k.lr * ((mj / k.bias_correction1 + k.alpha_t * sj) / de_nom);
+    }
+}
+
+fn pick(decay: u8, small1: bool, small3: bool) -> TensorStep {
+    macro_rules! by_small {
+        ($decay:expr) => {
+            match (small1, small3) {
+                (true, true) => tensor_step::<{ $decay }, true, true>,
+                (true, false) => tensor_step::<{ $decay }, true, false>,
+                (false, true) => tensor_step::<{ $decay }, false, true>,
+                (false, false) => tensor_step::<{ $decay }, false, false>,
+            }
+        };
+    }
+    match decay {
+        GRAD_DECAY => by_small!(GRAD_DECAY),
+        SHRINK => by_small!(SHRINK),
+        _ => by_small!(NO_DECAY),
     }
 }
 
@@ -94,34 +168,27 @@ impl Optimizer for AdEMAMix {
             Decay::Decoupled => 1.0 - wd * lr,
             Decay::Fixed => 1.0 - wd,
         };
-        let coupled = if self.decay == Decay::Coupled { wd } else { 0.0 };
-        let decays = wd != 0.0;
+        // Without decay p is left untouched (the exact no-ops are skipped, as the package does).
+        let decay = match (wd != 0.0, self.decay) {
+            (false, _) => NO_DECAY,
+            (true, Decay::Coupled) => GRAD_DECAY,
+            (true, _) => SHRINK,
+        };
+        let k = Consts {
+            lr,
+            coupled: wd,
+            shrink,
+            w1: 1.0 - b1,
+            w3: 1.0 - beta3_t,
+            b2,
+            eps,
+            bias_correction1,
+            bias_correction2_sq,
+            alpha_t,
+        };
+        let run = pick(decay, k.w1.abs() < 0.5, k.w3.abs() < 0.5);
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let p = p.as_mut_slice();
-            let (m1, v, m2) = (&mut self.m1[i], &mut self.v[i], &mut self.m2[i]);
-            // The gradient with coupled decay; the decoupled forms shrink p first (exact no-ops
-            // without decay are skipped so that p is untouched).
-            let gr = &mut self.scratch;
-            gr.clear();
-            gr.extend_from_slice(g.as_slice());
-            if decays {
-                if coupled != 0.0 {
-                    for (gj, &pj) in gr.iter_mut().zip(p.iter()) {
-                        *gj += coupled * pj; // grad.add_(p, alpha=weight_decay)
-                    }
-                } else {
-                    for pj in p.iter_mut() {
-                        *pj *= shrink; // p.mul_(1 - weight_decay * lr), or (1 - weight_decay)
-                    }
-                }
-            }
-            lerp_slice(m1, gr, 1.0 - b1);
-            lerp_slice(m2, gr, 1.0 - beta3_t);
-            for (((pj, &gj), (&mj, vj)), &sj) in p.iter_mut().zip(gr.iter()).zip(m1.iter().zip(v.iter_mut())).zip(m2.iter()) {
-                *vj = *vj * b2 + (1.0 - b2) * gj * gj;
-                let de_nom = vj.sqrt() / bias_correction2_sq + eps;
-                *pj += -lr * ((mj / bias_correction1 + alpha_t * sj) / de_nom);
-            }
+            run(k, p.as_mut_slice(), g.as_slice(), &mut self.m1[i], &mut self.v[i], &mut self.m2[i]);
         }
     }
 }

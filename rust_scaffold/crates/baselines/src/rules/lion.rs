@@ -24,6 +24,23 @@ impl Lion {
     }
 }
 
+/// One tensor of lion-pytorch's update. Written over equal-length slices with no call that can
+/// branch (`sign` compiles to selects), so it vectorises; the floating-point operations and their order
+/// are those of the plain loop.
+#[inline(always)]
+fn tensor_step(lr: f64, decay: f64, b1: f64, b2: f64, p: &mut [f64], g: &[f64], m: &mut [f64]) {
+    // As many elements as the shortest slice, as `zip` would give.
+    let n = p.len().min(g.len()).min(m.len());
+    let (p, g, m) = (&mut p[..n], &g[..n], &mut m[..n]);
+    for j in 0..n {
+        let (gj, mj) = (g[j], m[j]);
+        let pj = p[j] * decay; // p.data.mul_(1 - lr * wd)
+        let u = sign(mj * b1 + (1.0 - b1) * gj); // exp_avg.clone().mul_(beta1).add(grad, alpha=1 - beta1).sign_()
+        p[j] = pj + -lr * u; // p.add_(update, alpha=-lr)
+        m[j] = mj * b2 + (1.0 - b2) * gj; // exp_avg.mul_(beta2).add_(grad, alpha=1 - beta2)
+    }
+}
+
 impl Optimizer for Lion {
     fn name(&self) -> &str {
         "lion"
@@ -33,13 +50,7 @@ impl Optimizer for Lion {
         let (lr, b1, b2) = (ctx.lr, self.beta1, self.beta2);
         let decay = 1.0 - lr * self.weight_decay;
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let p = p.as_mut_slice();
-            for ((pj, &gj), mj) in p.iter_mut().zip(g.as_slice()).zip(self.m[i].iter_mut()) {
-                *pj *= decay; // p.data.mul_(1 - lr * wd)
-                let u = sign(*mj * b1 + (1.0 - b1) * gj); // exp_avg.clone().mul_(beta1).add(grad, alpha=1 - beta1).sign_()
-                *pj += -lr * u; // p.add_(update, alpha=-lr)
-                *mj = *mj * b2 + (1.0 - b2) * gj; // exp_avg.mul_(beta2).add_(grad, alpha=1 - beta2)
-            }
+            tensor_step(lr, decay, b1, b2, p.as_mut_slice(), g.as_slice(), &mut self.m[i]);
         }
     }
 }
