@@ -25,7 +25,7 @@ use remote::{RemoteCandidate, RemoteConfig};
 
 /// Bump whenever a problem, a baseline, the run protocol or the JSON output changes.
 /// It is pinned (with every problem's version and the baselines' version) by a test.
-pub const HARNESS_VERSION: &str = "2.4.0";
+pub const HARNESS_VERSION: &str = "2.5.0";
 
 /// A candidate optimizer's constructor (in-process: the harness's own tests).
 pub type Candidate = fn() -> Box<dyn Optimizer>;

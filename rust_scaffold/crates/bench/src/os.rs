@@ -1,9 +1,15 @@
 //! The few operating-system calls std lacks, for the harness's own process (never a candidate's).
 #![allow(unsafe_code)]
 
-use std::os::raw::{c_int, c_ulong};
+use std::ffi::CStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::raw::{c_char, c_int, c_uint, c_ulong};
 
 extern "C" {
+    fn memfd_create(name: *const c_char, flags: c_uint) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     fn prctl(option: c_int, ...) -> c_int;
     fn kill(pid: c_int, sig: c_int) -> c_int;
     fn shmctl(id: c_int, cmd: c_int, buf: *mut u8) -> c_int;
@@ -12,6 +18,13 @@ extern "C" {
 }
 
 const IPC_RMID: c_int = 0;
+
+const MFD_CLOEXEC: c_uint = 0x1;
+const MFD_ALLOW_SEALING: c_uint = 0x2;
+const F_ADD_SEALS: c_int = 1033;
+const F_SEAL_SEAL: c_int = 0x1;
+const F_SEAL_SHRINK: c_int = 0x2;
+const F_SEAL_GROW: c_int = 0x4;
 
 const PR_SET_DUMPABLE: c_int = 4;
 const SIGKILL: c_int = 9;
@@ -68,4 +81,22 @@ pub fn remove_ipc_objects() -> usize {
         }
     }
     removed
+}
+
+/// A fresh anonymous memory file of `len` bytes (zeros) that nobody can shrink or grow: a peer
+/// that maps it cannot make this process's own mapping fault by truncating it.
+pub fn sealed_memory_file(name: &CStr, len: u64) -> io::Result<File> {
+    // SAFETY: `name` is a NUL-terminated string that outlives the call.
+    let fd = unsafe { memfd_create(name.as_ptr(), MFD_CLOEXEC | MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create just returned this descriptor, and nothing else owns it.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.set_len(len)?;
+    // SAFETY: F_ADD_SEALS takes an integer argument and touches no memory of ours.
+    if unsafe { fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(file)
 }

@@ -4,16 +4,26 @@
 //! process (see `frontier_core::remote` for the frames). Every oracle call the candidate asks for
 //! is answered here, through the harness's own [`StepContext`], which counts it and refuses it past
 //! the budget; the candidate's process is killed when the run ends, with anything it started.
+//!
+//! The frames travel over a shared-memory channel (`frontier_core::channel`): a sealed memory
+//! file made for the run, which the candidate gets as its stdin and this process unmaps when the
+//! run ends. The candidate's stdout points at a page of that file that must stay zero: a run has
+//! no stdout, and a byte written there ends the run as a protocol breach, as it did when stdout
+//! was the pipe the frames came on. Where no memory file can be made, the frames go over the
+//! candidate's stdin and stdout instead.
 
 use crate::os;
+use frontier_core::channel::{self, Alive, Region};
 use frontier_core::guard::Reported;
 use frontier_core::remote::{self as wire, Frame, FrameReader};
 use frontier_core::{Knob, Optimizer, StepContext, Tensor};
 use std::cell::RefCell;
-use std::io::{self, BufReader, BufWriter};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -36,6 +46,21 @@ impl RemoteConfig {
     }
 }
 
+/// How the frames travel between the harness and the candidate process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// A shared-memory channel, or pipes where none can be made.
+    SharedMemory,
+    /// The candidate's stdin and stdout.
+    Pipes,
+}
+
+/// How long the harness sleeps on the channel before it looks at the candidate's process (its
+/// death, its time limit, its stdout).
+const HARNESS_NAP: Duration = Duration::from_millis(10);
+
+const STDOUT_WRITTEN: &str = "it wrote to its standard output, which a run does not have";
+
 pub struct RemoteCandidate {
     pipe: RefCell<Pipe>,
     knobs: Vec<Knob>,
@@ -45,12 +70,14 @@ pub struct RemoteCandidate {
     sweep: bool,
 }
 
-/// The candidate process and its two pipes. Behind a `RefCell` because the harness also asks for
-/// the evaluation point through `Optimizer::eval_params(&self)`.
+/// The candidate process and the two ends of its channel. Behind a `RefCell` because the harness
+/// also asks for the evaluation point through `Optimizer::eval_params(&self)`.
 struct Pipe {
-    child: Child,
-    input: FrameReader<BufReader<ChildStdout>>,
-    output: BufWriter<ChildStdin>,
+    child: Rc<RefCell<Child>>,
+    input: FrameReader<BufReader<Box<dyn Read>>>,
+    output: Box<dyn Write>,
+    /// The shared memory (None: frames on pipes).
+    region: Option<Region>,
     scratch: Vec<Tensor>,
     timed_out: Arc<AtomicBool>,
     run_timeout: Duration,
@@ -60,22 +87,44 @@ fn fail(message: String) -> ! {
     std::panic::panic_any(Reported { message, location: None })
 }
 
+/// A run's memory file, laid out, positioned where the candidate's stdout is to point.
+fn memory_file() -> io::Result<(File, Region)> {
+    let file = os::sealed_memory_file(c"frontier-run", channel::region_bytes(channel::RING_BYTES) as u64)?;
+    let region = Region::create(&file, channel::RING_BYTES)?;
+    (&file).seek(SeekFrom::Start(channel::stdout_offset(channel::RING_BYTES)))?;
+    Ok((file, region))
+}
+
 impl RemoteCandidate {
     /// Starts the candidate process and has it build its optimizer. Panics (caught by the
     /// runner's guard) with the candidate's own message and location if that fails.
     pub fn start(config: &RemoteConfig) -> RemoteCandidate {
-        let mut child = Command::new(&config.binary)
-            .args(&config.args)
-            .env_clear()
-            .current_dir(Path::new("/"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| fail(format!("the candidate binary could not start: {e}")));
-        let stdout = child.stdout.take().expect("piped");
-        let stdin = child.stdin.take().expect("piped");
+        RemoteCandidate::start_over(config, Transport::SharedMemory)
+    }
+
+    /// [`RemoteCandidate::start`] over the given transport.
+    pub fn start_over(config: &RemoteConfig, transport: Transport) -> RemoteCandidate {
+        let shared = match transport {
+            Transport::SharedMemory => memory_file().and_then(|(f, region)| Ok((f.try_clone()?, f, region))).ok(),
+            Transport::Pipes => None,
+        };
+        let mut command = Command::new(&config.binary);
+        command.args(&config.args).env_clear().current_dir(Path::new("/")).stderr(Stdio::null()).process_group(0);
+        // stdin and stdout share one file position: the page the candidate's stdout writes land on.
+        let region = match shared {
+            Some((stdin, stdout, region)) => {
+                command.stdin(Stdio::from(stdin)).stdout(Stdio::from(stdout));
+                Some(region)
+            }
+            None => {
+                command.stdin(Stdio::piped()).stdout(Stdio::piped());
+                None
+            }
+        };
+        let spawned = command.spawn();
+        drop(command); // the memory file's descriptors: the candidate holds the only ones now
+        let mut child = spawned.unwrap_or_else(|e| fail(format!("the candidate binary could not start: {e}")));
+        let pipes = (child.stdout.take(), child.stdin.take());
         let (done, rx) = mpsc::channel::<()>();
         let timed_out = Arc::new(AtomicBool::new(false));
         let (pid, limit, flag) = (child.id() as i32, config.run_timeout, timed_out.clone());
@@ -86,16 +135,33 @@ impl RemoteCandidate {
                 os::kill_hard(pid);
             }
         });
+        let child = Rc::new(RefCell::new(child));
+        let (input, output): (Box<dyn Read>, Box<dyn Write>) = match (&region, pipes) {
+            (Some(region), _) => {
+                let (canary, child, flag) = (region.clone(), child.clone(), timed_out.clone());
+                let alive: Alive = Rc::new(move || {
+                    if canary.stdout_written() {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, STDOUT_WRITTEN));
+                    }
+                    Ok(!flag.load(Ordering::SeqCst) && child.borrow_mut().try_wait()?.is_none())
+                });
+                let (rx, tx) = region.harness_ends(alive, HARNESS_NAP);
+                (Box::new(rx), Box::new(tx))
+            }
+            (None, (Some(stdout), Some(stdin))) => (Box::new(stdout), Box::new(BufWriter::with_capacity(1 << 16, stdin))),
+            (None, _) => unreachable!("both pipes were asked for"),
+        };
         let mut pipe = Pipe {
             child,
-            input: FrameReader::new(BufReader::with_capacity(1 << 16, stdout)),
-            output: BufWriter::with_capacity(1 << 16, stdin),
+            input: FrameReader::new(BufReader::with_capacity(1 << 16, input)),
+            output,
+            region,
             scratch: Vec::new(),
             timed_out,
             run_timeout: config.run_timeout,
         };
         pipe.send(&Frame::new(wire::BEGIN));
-        let (knobs, switches) = match pipe.read(|r| r.tag()) {
+        let (knobs, switches) = match pipe.tag() {
             Some(wire::READY) => pipe.read_declaration(),
             Some(wire::ERROR) => pipe.reported_error(),
             other => pipe.broken(other),
@@ -136,7 +202,16 @@ impl Pipe {
         }
     }
 
-    fn read<T>(&mut self, f: impl FnOnce(&mut FrameReader<BufReader<ChildStdout>>) -> io::Result<T>) -> T {
+    /// The next frame's tag; first, a candidate that wrote to its stdout has broken the protocol.
+    fn tag(&mut self) -> Option<u8> {
+        let tag = self.read(|r| r.tag());
+        if self.region.as_ref().is_some_and(Region::stdout_written) {
+            fail(format!("the candidate process broke the run protocol: {STDOUT_WRITTEN}"));
+        }
+        tag
+    }
+
+    fn read<T>(&mut self, f: impl FnOnce(&mut FrameReader<BufReader<Box<dyn Read>>>) -> io::Result<T>) -> T {
         match f(&mut self.input) {
             Ok(v) => v,
             Err(e) => self.broken_io(e),
@@ -163,8 +238,9 @@ impl Pipe {
         if self.timed_out.load(Ordering::SeqCst) {
             fail(format!("the candidate's run exceeded its time limit of {} s", self.run_timeout.as_secs()));
         }
-        let _ = self.child.kill();
-        let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+        let mut child = self.child.borrow_mut();
+        let _ = child.kill();
+        let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
         fail(format!("the candidate process ended in the middle of its run ({status})"))
     }
 
@@ -196,7 +272,7 @@ impl Pipe {
         f.u64(ctx.step).f64(ctx.loss).f64(ctx.lr).u64(ctx.budget_left()).tensors(grads);
         self.send(&f);
         loop {
-            match self.read(|r| r.tag()) {
+            match self.tag() {
                 Some(wire::PARAMS) => {
                     let r = &mut self.input;
                     if let Err(e) = r.tensors_into(params) {
@@ -231,7 +307,7 @@ impl Pipe {
 
     fn eval_point(&mut self, params: &[Tensor]) -> Option<Vec<Tensor>> {
         self.send(&Frame::new(wire::EVAL));
-        match self.read(|r| r.tag()) {
+        match self.tag() {
             Some(wire::EVAL_POINT) => {
                 if self.read(|r| r.u8()) == 0 {
                     return None;
@@ -278,11 +354,12 @@ impl Optimizer for RemoteCandidate {
 
 impl Drop for RemoteCandidate {
     fn drop(&mut self) {
-        let child = &mut self.pipe.get_mut().child;
+        let mut child = self.pipe.get_mut().child.borrow_mut();
         let pid = child.id() as i32;
         os::kill_hard(-pid);
         let _ = child.kill();
         let _ = child.wait();
+        drop(child);
         drop(self.done.take());
         if self.sweep {
             os::kill_all_others();

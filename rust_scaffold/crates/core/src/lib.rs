@@ -9,10 +9,12 @@
 //! A candidate never sees seeds, problem names or data: the objective is reachable only through
 //! the private [`Oracle`] held by the context. In a benchmark the candidate runs in a process of
 //! its own ([`remote::serve`]): the oracle, the budget and every number it is judged by live in
-//! the harness's process, on the other side of a pipe.
+//! the harness's process, on the other side of a shared-memory channel ([`channel`]; pipes where
+//! there is no shared memory). `channel` is the one module allowed `unsafe` (mmap and futex).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod channel;
 pub mod contract;
 pub mod guard;
 pub mod remote;

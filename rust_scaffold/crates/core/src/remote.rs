@@ -2,7 +2,9 @@
 //!
 //! The harness (a separate, trusted process) owns the problem, the data, the oracle budget and
 //! every number a verdict is made of. It starts one candidate process per run and talks to it
-//! over the candidate's stdin/stdout in the frames below; the candidate sees parameters,
+//! in the frames below, over a shared-memory channel whose memory file is the candidate's stdin
+//! ([`crate::channel`]), or over the candidate's stdin/stdout where the harness could not make
+//! one (then stdin is a pipe); the candidate sees parameters,
 //! gradients and the step context, nothing else. Whatever a candidate does to its own process
 //! (state kept between steps, corrupted memory, forged output) ends with that process: the
 //! harness reads only well-formed frames and computes every loss itself.
@@ -27,10 +29,15 @@
 //! The harness never answers past the budget: it ends the run instead (see
 //! [`crate::BudgetExceeded`]). An `hvp` is two `G` requests.
 
+use crate::channel::{Region, Alive};
 use crate::guard::guarded;
 use crate::{contract, Knob, Optimizer, Oracle, ParamKind, StepContext, Tensor};
 use std::cell::RefCell;
+use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::fd::AsFd;
+use std::rc::Rc;
+use std::time::Duration;
 use std::process::ExitCode;
 
 pub const BEGIN: u8 = b'B';
@@ -191,8 +198,31 @@ struct PipeOracle<'a> {
 }
 
 struct Io {
-    input: FrameReader<BufReader<io::Stdin>>,
-    output: BufWriter<io::Stdout>,
+    input: FrameReader<BufReader<Box<dyn Read>>>,
+    output: Box<dyn Write>,
+}
+
+/// How long the candidate sleeps on the channel before it checks that the harness is still there.
+const CANDIDATE_NAP: Duration = Duration::from_millis(50);
+
+impl Io {
+    /// The channel the harness handed over as stdin, else frames on stdin/stdout.
+    fn open() -> Io {
+        let region = io::stdin().as_fd().try_clone_to_owned().ok().map(File::from).and_then(|f| Region::attach(&f));
+        match region {
+            Some(region) => {
+                // The harness is this process's parent: once it is gone, nobody will answer.
+                let parent = std::os::unix::process::parent_id();
+                let alive: Alive = Rc::new(move || Ok(std::os::unix::process::parent_id() == parent));
+                let (rx, tx) = region.candidate_ends(alive, CANDIDATE_NAP);
+                Io { input: FrameReader::new(BufReader::with_capacity(1 << 16, Box::new(rx))), output: Box::new(tx) }
+            }
+            None => Io {
+                input: FrameReader::new(BufReader::with_capacity(1 << 16, Box::new(io::stdin()))),
+                output: Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
+            },
+        }
+    }
 }
 
 impl Io {
@@ -230,8 +260,8 @@ impl Oracle for PipeOracle<'_> {
     }
 }
 
-/// The `main` of a candidate binary: `serve` (the default) answers one run's frames on
-/// stdin/stdout; `knobs` prints the declared knobs and switches as one JSON line.
+/// The `main` of a candidate binary: `serve` (the default) answers one run's frames (over the
+/// channel handed over as stdin, else on stdin/stdout); `knobs` prints the declared knobs and switches as one JSON line.
 pub fn main_with(build: fn() -> Box<dyn Optimizer>) -> ExitCode {
     crate::guard::install_hook();
     match std::env::args().nth(1).as_deref() {
@@ -250,12 +280,9 @@ pub fn main_with(build: fn() -> Box<dyn Optimizer>) -> ExitCode {
     }
 }
 
-/// One run: build, configure, then steps until the harness closes the pipe.
+/// One run: build, configure, then steps until the harness closes the channel (or goes away).
 pub fn serve(build: &dyn Fn() -> Box<dyn Optimizer>) -> io::Result<()> {
-    let io = RefCell::new(Io {
-        input: FrameReader::new(BufReader::with_capacity(1 << 16, io::stdin())),
-        output: BufWriter::with_capacity(1 << 16, io::stdout()),
-    });
+    let io = RefCell::new(Io::open());
     let error = |io: &RefCell<Io>, message: &str, location: Option<&str>| -> io::Result<()> {
         let mut io = io.borrow_mut();
         Frame::new(ERROR).str(message).str(location.unwrap_or("")).send(&mut io.output)
