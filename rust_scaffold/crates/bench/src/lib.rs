@@ -53,7 +53,7 @@ const USAGE: &str = "usage: frontier-bench list | run [--candidate BINARY [--swe
   serve    answer one run's frames on stdin/stdout as a candidate binary does, with a baseline (for timing both the same way)
   replay   read runs (optimizer line [id=..], shapes, init, [loss ..] grad lines, end), print params after each step (and done id=.. / error id=.. per run with an id); optimizer=candidate runs BINARY, one fresh process per run; oracle calls void the run
   version  print the harness version
-  speed    adam [N] [STEPS]: baseline Adam step vs a raw Adam-shaped kernel; all [N] [STEPS] [CHUNK] [LABELS]: every element-wise baseline vs a kernel of its shape, one tensor and tensors of CHUNK; one JSON line (not a protocol command)";
+  speed    adam [N] [STEPS]: baseline Adam step vs a raw Adam-shaped kernel; all [N] [STEPS] [CHUNK] [LABELS]: every element-wise baseline vs a kernel of its shape, one tensor and tensors of CHUNK; problems [STEPS] [NAMES]: gradient vs Adam step time per problem; one JSON line (not a protocol command)";
 
 /// Problem instances built on first use and kept for the whole process (a plan runs the same
 /// instance for every optimizer and tuning point; at most `CACHED_INSTANCES` are kept).

@@ -263,22 +263,25 @@ fn kernel_state3(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], s: &mut
     }
 }
 
-/// One tensor's arrays for the kernel.
-struct KernelTensor {
-    p: Vec<f64>,
-    g: Vec<f64>,
-    state: Vec<Vec<f64>>,
+/// The kernel's arrays, each split into the case's tensors (`state[array][tensor]`) and allocated
+/// array by array as the baseline's are (all of p, all of g, then each state array): tensor after
+/// tensor, an array's pieces follow each other in memory for both.
+struct KernelArrays {
+    p: Vec<Vec<f64>>,
+    g: Vec<Vec<f64>>,
+    state: Vec<Vec<Vec<f64>>>,
 }
 
-impl KernelTensor {
+impl KernelArrays {
     fn step(&mut self, k: K) {
-        let (p, g) = (&mut self.p, &self.g);
-        match &mut self.state[..] {
-            [] => kernel_state0(p, g, k),
-            [s] => kernel_state1(p, g, s, k),
-            [m, v] => kernel_state2(p, g, m, v, k),
-            [m, v, s] => kernel_state3(p, g, m, v, s, k),
-            _ => unreachable!("kernels exist for 0 to 3 state arrays"),
+        for (i, (p, g)) in self.p.iter_mut().zip(&self.g).enumerate() {
+            match &mut self.state[..] {
+                [] => kernel_state0(p, g, k),
+                [s] => kernel_state1(p, g, &mut s[i], k),
+                [m, v] => kernel_state2(p, g, &mut m[i], &mut v[i], k),
+                [m, v, s] => kernel_state3(p, g, &mut m[i], &mut v[i], &mut s[i], k),
+                _ => unreachable!("kernels exist for 0 to 3 state arrays"),
+            }
         }
     }
 }
@@ -286,22 +289,27 @@ impl KernelTensor {
 /// The largest state-array count a kernel exists for.
 const MAX_STATE: usize = 3;
 
-/// Medians of one case (baseline ns/step, kernel ns/step) and a checksum of both results.
-fn time_case(case: &Case, n: usize, chunk: usize, warmup: usize, steps: usize) -> Result<(f64, f64, f64), String> {
+/// One case's timed steps: baseline and kernel ns per step, paired by step.
+struct Timings {
+    baseline_ns: Vec<f64>,
+    kernel_ns: Vec<f64>,
+    checksum: f64,
+}
+
+fn time_case(case: &Case, n: usize, chunk: usize, warmup: usize, steps: usize) -> Result<Timings, String> {
     let bounds: Vec<(usize, usize)> = (0..n).step_by(chunk).map(|a| (a, (a + chunk).min(n))).collect();
     let mut params: Vec<Tensor> =
         bounds.iter().map(|&(a, b)| Tensor::from_vec(&[b - a], (a..b).map(|i| value(i + 7)).collect())).collect();
     let grads: Vec<Tensor> =
         bounds.iter().map(|&(a, b)| Tensor::from_vec(&[b - a], (a..b).map(value).collect())).collect();
     let mut opt = frontier_baselines::build(case.baseline, &case.opts)?;
-    let mut kernel: Vec<KernelTensor> = bounds
-        .iter()
-        .map(|&(a, b)| KernelTensor {
-            p: (a..b).map(|i| value(i + 7)).collect(),
-            g: (a..b).map(value).collect(),
-            state: vec![vec![0.0; b - a]; case.state],
-        })
-        .collect();
+    let pieces =
+        |f: &dyn Fn(usize) -> f64| -> Vec<Vec<f64>> { bounds.iter().map(|&(a, b)| (a..b).map(f).collect()).collect() };
+    let mut kernel = KernelArrays {
+        p: pieces(&|i| value(i + 7)),
+        g: pieces(&value),
+        state: (0..case.state).map(|_| pieces(&|_| 0.0)).collect(),
+    };
     let oracle = NanOracle;
     let (mut base_ns, mut kern_ns) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
     for t in 1..=(warmup + steps) as u64 {
@@ -314,9 +322,7 @@ fn time_case(case: &Case, n: usize, chunk: usize, warmup: usize, steps: usize) -
         };
         let mut time_kernel = || {
             let t0 = Instant::now();
-            for tensor in black_box(&mut kernel).iter_mut() {
-                tensor.step(k);
-            }
+            black_box(&mut kernel).step(k);
             t0.elapsed().as_nanos() as f64
         };
         // Each goes first on every other step, so neither always inherits the other's cache state.
@@ -332,9 +338,8 @@ fn time_case(case: &Case, n: usize, chunk: usize, warmup: usize, steps: usize) -
             kern_ns.push(kn);
         }
     }
-    let checksum =
-        params.iter().flat_map(|p| p.as_slice()).sum::<f64>() + kernel.iter().flat_map(|k| &k.p).sum::<f64>();
-    Ok((median(&mut base_ns), median(&mut kern_ns), checksum))
+    let checksum = params.iter().flat_map(|p| p.as_slice()).sum::<f64>() + kernel.p.iter().flatten().sum::<f64>();
+    Ok(Timings { baseline_ns: base_ns, kernel_ns: kern_ns, checksum })
 }
 
 /// The CPU's model name and which of the SIMD flags the bench cares about it has (`/proc/cpuinfo`).
@@ -405,8 +410,13 @@ pub fn all(n: usize, steps: usize, chunk: usize, only: Option<&str>) -> Result<S
     for case in &chosen {
         assert!(case.state <= MAX_STATE, "{}: no kernel for {} state arrays", case.label, case.state);
         for &(layout, size) in &layouts {
-            let (base, kern, sum) = time_case(case, n, size, warmup, steps)?;
-            checksum += sum;
+            let mut timed = time_case(case, n, size, warmup, steps)?;
+            checksum += timed.checksum;
+            // Neighbouring steps share the machine's state (other processes' memory traffic comes in
+            // bursts), so the median of the per-step ratios is steadier than a ratio of medians.
+            let mut paired: Vec<f64> = timed.kernel_ns.iter().zip(&timed.baseline_ns).map(|(k, b)| k / b).collect();
+            let paired = median(&mut paired);
+            let (base, kern) = (median(&mut timed.baseline_ns), median(&mut timed.kernel_ns));
             let (read, written) = (2 + case.state, 1 + case.state);
             let bytes = ((read + written) * n * 8) as f64;
             let opts: Vec<String> = case.opts.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -425,8 +435,9 @@ pub fn all(n: usize, steps: usize, chunk: usize, only: Option<&str>) -> Result<S
                 .f("kernel_ns_per_step", kern)
                 .f("baseline_gb_per_s", bytes / base)
                 .f("kernel_gb_per_s", bytes / kern)
-                // Same bytes for both: the bandwidth ratio, 1.0 = the baseline as fast as the kernel.
-                .f("ratio", kern / base);
+                // Same bytes for both: bandwidth ratios, 1.0 = the baseline as fast as the kernel.
+                .f("ratio_of_medians", kern / base)
+                .f("ratio", paired);
             rows.push(o.finish());
         }
     }
@@ -458,8 +469,78 @@ pub fn all(n: usize, steps: usize, chunk: usize, only: Option<&str>) -> Result<S
     Ok(o.finish())
 }
 
+/// The problems whose optimizer-step share `speed problems` reports by default: the neural and
+/// data problems, where the f32 question arises.
+pub const STEP_SHARE_PROBLEMS: &[&str] =
+    &["transformer-grammar", "grokking-mod-add-31", "cnn-digits", "mlp-mnist1d", "softmax-digits"];
+
+/// `speed problems [STEPS] [NAMES]`: on each problem's canonical instance, the gradient
+/// (`loss_grad` on a minibatch as the harness draws them, or the full batch) and the baseline Adam
+/// step, alternating, `steps` of each after 3 untimed ones; medians and the step's share of the
+/// two. It says how much of a run an optimizer kernel can save at most.
+pub fn problems(steps: usize, names: Option<&str>) -> Result<String, String> {
+    if steps == 0 {
+        return Err("speed problems needs STEPS > 0".into());
+    }
+    let names: Vec<&str> = names.map_or_else(|| STEP_SHARE_PROBLEMS.to_vec(), |s| s.split(',').collect());
+    let warmup = 3;
+    let mut rows = Vec::new();
+    for name in names {
+        let problem = frontier_problems::by_name(name).ok_or_else(|| format!("unknown problem '{name}'"))?;
+        let mut params = problem.init(&mut frontier_core::Rng::new(1));
+        let mut grads = frontier_problems::tensors_from_shapes(&problem.shapes());
+        let kinds = problem.kinds();
+        let mut adam = frontier_baselines::build("adam", &[])?;
+        let mut rng = frontier_core::Rng::new(2);
+        let mut batch = vec![0usize; problem.batch_size().max(1)];
+        let oracle = NanOracle;
+        let (mut grad_ns, mut step_ns) = (Vec::new(), Vec::new());
+        let mut loss_sum = 0.0;
+        for t in 1..=(warmup + steps) as u64 {
+            let batch_ref = problem.train_size().map(|n| {
+                for b in batch.iter_mut() {
+                    *b = rng.below(n);
+                }
+                &batch[..]
+            });
+            let t0 = Instant::now();
+            loss_sum += problem.loss_grad(black_box(&params), batch_ref, &mut grads);
+            let g = t0.elapsed().as_nanos() as f64;
+            let ctx = StepContext::new(t, f64::NAN, 1e-3, &oracle).with_kinds(&kinds);
+            let t0 = Instant::now();
+            adam.step(black_box(&mut params), black_box(&grads), &ctx);
+            let s = t0.elapsed().as_nanos() as f64;
+            if t > warmup as u64 {
+                grad_ns.push(g);
+                step_ns.push(s);
+            }
+        }
+        let (g, s) = (median(&mut grad_ns), median(&mut step_ns));
+        let mut o = Obj::new();
+        o.str("problem", name)
+            .u("params", problem.dim() as u64)
+            .u("tensors", params.len() as u64)
+            .u("batch", problem.train_size().map_or(0, |_| batch.len()) as u64)
+            .f("loss_grad_ns", g)
+            .f("adam_step_ns", s)
+            .f("step_share", s / (s + g))
+            .f("loss_sum", loss_sum);
+        rows.push(o.finish());
+    }
+    let (model, flags) = cpu();
+    let mut o = Obj::new();
+    o.str("bench", "problems")
+        .u("steps", steps as u64)
+        .str("cpu_model", &model)
+        .raw("cpu_flags", &str_list(&flags))
+        .raw("compiled_for", &str_list(&compiled_for()))
+        .raw("rows", &format!("[{}]", rows.join(",")));
+    Ok(o.finish())
+}
+
 /// `speed adam [N] [STEPS]` (defaults 10000000 and 20) or `speed all [N] [STEPS] [CHUNK] [LABELS]`
-/// (defaults 10000000, 10 and 1000; LABELS comma-separated, default every case).
+/// (defaults 10000000, 10 and 1000; LABELS comma-separated, default every case) or
+/// `speed problems [STEPS] [NAMES]` (default 200 and [`STEP_SHARE_PROBLEMS`]).
 pub fn main(args: &[String]) -> Result<String, String> {
     let what = args.first().map(String::as_str).unwrap_or("adam");
     let num = |i: usize, default: usize| -> Result<usize, String> {
@@ -468,7 +549,8 @@ pub fn main(args: &[String]) -> Result<String, String> {
     match what {
         "adam" => adam(num(1, 10_000_000)?, num(2, 20)?),
         "all" => all(num(1, 10_000_000)?, num(2, 10)?, num(3, 1000)?, args.get(4).map(String::as_str)),
-        other => Err(format!("unknown speed bench '{other}'; known: adam, all")),
+        "problems" => problems(num(1, 200)?, args.get(2).map(String::as_str)),
+        other => Err(format!("unknown speed bench '{other}'; known: adam, all, problems")),
     }
 }
 
@@ -493,6 +575,16 @@ mod tests {
         assert!(main(&["sgd".into()]).is_err());
         assert!(main(&["all".into(), "100".into(), "1".into(), "10".into(), "adam,nope".into()]).is_err());
         assert!(main(&["all".into(), "0".into()]).is_err());
+        assert!(main(&["problems".into(), "1".into(), "no-such-problem".into()]).is_err());
+    }
+
+    #[test]
+    fn problems_reports_the_step_share_of_each_problem() {
+        let out = problems(2, Some("softmax-digits,rosenbrock-10")).unwrap();
+        assert!(out.starts_with(r#"{"bench":"problems","steps":2,"cpu_model":"#), "{out}");
+        assert!(out.contains(r#"{"problem":"softmax-digits","params":650,"tensors":2,"batch":"#), "{out}");
+        assert!(out.contains(r#"{"problem":"rosenbrock-10","params":10,"tensors":1,"batch":0,"#), "{out}");
+        assert_eq!(out.matches(r#""step_share":0."#).count(), 2, "{out}");
     }
 
     #[test]
