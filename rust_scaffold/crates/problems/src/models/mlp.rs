@@ -1,7 +1,7 @@
 //! One-hidden-layer tanh MLP.
 
 use super::{
-    accuracy, argmax, axpy, dot, l2_term, log_softmax_inplace, permute_matrix, permute_vector, row_index, rows, tanh,
+    accuracy, affine_into, argmax, axpy, dot, l2_term, log_softmax_inplace, permute_matrix, permute_vector, row_index, rows, tanh,
     uniform_tensor, DataModel,
 };
 use crate::data::{Dataset, Split};
@@ -29,18 +29,11 @@ impl Mlp {
     /// a = tanh(x W1 + b1), z = a W2 + b2.
     fn forward(&self, p: &[Tensor], x: &[f64], a: &mut [f64], z: &mut [f64]) {
         let (w1, b1, w2, b2) = (&p[0].data, &p[1].data, &p[2].data, &p[3].data);
-        let (h, k) = (self.hidden, b2.len());
-        a.copy_from_slice(b1);
-        for (j, &xj) in x.iter().enumerate() {
-            axpy(xj, &w1[j * h..(j + 1) * h], a);
-        }
+        affine_into(b1, x, w1, a);
         for av in a.iter_mut() {
             *av = tanh(*av);
         }
-        z.copy_from_slice(b2);
-        for (u, &au) in a.iter().enumerate() {
-            axpy(au, &w2[u * k..(u + 1) * k], z);
-        }
+        affine_into(b2, a, w2, z);
     }
 
     fn eval(&self, params: &[Tensor], batch: Option<&[usize]>, mut grads: Option<&mut [Tensor]>) -> f64 {
@@ -48,7 +41,10 @@ impl Mlp {
         let (h, k) = (self.hidden, ds.classes);
         let m = rows(batch, ds.n);
         let mut a = vec![0.0; h];
-        let mut da = vec![0.0; h];
+        // dL/da of up to GROUP samples, and their rows of x: W1's gradient takes them together.
+        let mut da = vec![0.0; GROUP * h];
+        let mut xs: [&[f64]; GROUP] = [&[]; GROUP];
+        let mut pending = 0;
         let mut z = vec![0.0; k];
         let mut f = 0.0;
         if let Some(g) = grads.as_deref_mut() {
@@ -73,16 +69,20 @@ impl Mlp {
                 for (gc, dz) in gb2[0].data.iter_mut().zip(&z) {
                     *gc += dz;
                 }
+                let da_t = &mut da[pending * h..(pending + 1) * h];
                 for u in 0..h {
                     // dW2[u, :] += a_u dz ; dL/da_u = W2[u, :] . dz, then through tanh
                     axpy(a[u], &z, &mut gw2[0].data[u * k..(u + 1) * k]);
-                    da[u] = dot(&w2[u * k..(u + 1) * k], &z) * (1.0 - a[u] * a[u]);
+                    da_t[u] = dot(&w2[u * k..(u + 1) * k], &z) * (1.0 - a[u] * a[u]);
                 }
-                for (gc, d) in gb1[0].data.iter_mut().zip(&da) {
+                for (gc, d) in gb1[0].data.iter_mut().zip(da_t.iter()) {
                     *gc += d;
                 }
-                for (j, &xj) in x.iter().enumerate() {
-                    axpy(xj, &da, &mut gw1[0].data[j * h..(j + 1) * h]);
+                xs[pending] = x;
+                pending += 1;
+                if pending == GROUP || t + 1 == m {
+                    outer_acc(&mut gw1[0].data, &xs[..pending], &da[..pending * h]);
+                    pending = 0;
                 }
             }
         }
@@ -110,6 +110,27 @@ impl Mlp {
             self.forward(params, x, &mut a, &mut z);
             argmax(&z)
         })
+    }
+}
+
+/// Samples whose outer products `x ⊗ dL/da` are added to W1's gradient in one pass over it.
+const GROUP: usize = 4;
+
+/// `g[j, :] += x_s[j] * d_s` for each sample s in order (as one `axpy` per sample and row would
+/// add them, so bit for bit the same), loading and storing each row of `g` once per group.
+fn outer_acc(g: &mut [f64], xs: &[&[f64]], ds: &[f64]) {
+    let h = if xs.is_empty() { return } else { ds.len() / xs.len() };
+    let d = xs[0].len();
+    assert!(g.len() >= d * h && xs.iter().all(|x| x.len() == d));
+    for j in 0..d {
+        let row = &mut g[j * h..(j + 1) * h];
+        for (s, x) in xs.iter().enumerate() {
+            let xj = x[j];
+            let dsr = &ds[s * h..(s + 1) * h];
+            for (r, &dv) in row.iter_mut().zip(dsr) {
+                *r += xj * dv;
+            }
+        }
     }
 }
 

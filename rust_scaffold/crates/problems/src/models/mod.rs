@@ -83,6 +83,54 @@ fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     }
 }
 
+/// `out = bias + sum_j x[j] * w[j, :]` for a row-major `w [x.len(), out.len()]`, every output
+/// summed in the order of repeated `axpy(x[j], w[j, :], out)` from `out = bias` (so bit for bit
+/// the same), with the outputs held in registers blocks at a time instead of in memory.
+#[inline]
+fn affine_into(bias: &[f64], x: &[f64], w: &[f64], out: &mut [f64]) {
+    let n = out.len();
+    assert!(bias.len() == n && w.len() >= x.len() * n);
+    let mut c = 0;
+    // 32 outputs are 8 vector registers on AVX2: enough independent sums to hide the adds' latency.
+    while c + 32 <= n {
+        affine_block::<32>(bias, x, w, c, out);
+        c += 32;
+    }
+    if c + 16 <= n {
+        affine_block::<16>(bias, x, w, c, out);
+        c += 16;
+    }
+    if c + 8 <= n {
+        affine_block::<8>(bias, x, w, c, out);
+        c += 8;
+    }
+    if c + 4 <= n {
+        affine_block::<4>(bias, x, w, c, out);
+        c += 4;
+    }
+    for u in c..n {
+        let mut acc = bias[u];
+        for (j, &xj) in x.iter().enumerate() {
+            acc += xj * w[j * n + u];
+        }
+        out[u] = acc;
+    }
+}
+
+#[inline(always)]
+fn affine_block<const B: usize>(bias: &[f64], x: &[f64], w: &[f64], c: usize, out: &mut [f64]) {
+    let n = out.len();
+    let mut acc = [0.0f64; B];
+    acc.copy_from_slice(&bias[c..c + B]);
+    for (j, &xj) in x.iter().enumerate() {
+        let row: &[f64; B] = w[j * n + c..j * n + c + B].try_into().expect("B columns");
+        for u in 0..B {
+            acc[u] += xj * row[u];
+        }
+    }
+    out[c..c + B].copy_from_slice(&acc);
+}
+
 fn argmax(z: &[f64]) -> usize {
     let mut best = 0;
     for (c, &v) in z.iter().enumerate() {
