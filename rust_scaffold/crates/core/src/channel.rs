@@ -45,8 +45,9 @@ const STDOUT_BYTES: usize = 4096;
 const MIN_RING: usize = 4096;
 const MAX_RING: usize = 1 << 26;
 
-/// Bytes of each ring: a 2,000-parameter frame fits whole; larger ones stream through it.
-pub const RING_BYTES: usize = 1 << 17;
+/// Bytes of each ring, as many as a pipe holds: a frame of up to 8,000 parameters fits whole,
+/// larger ones stream through it.
+pub const RING_BYTES: usize = 1 << 16;
 /// Yields before a waiting side goes to sleep on the futex.
 pub const SPINS: u32 = 200;
 
