@@ -94,6 +94,9 @@ def fmt_s(seconds: float) -> str:
 
 # -- the machine -------------------------------------------------------------------------------
 
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512vl", "avx512bw", "neon", "asimd", "sve")
+
+
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"cores": os.cpu_count(), "python": sys.version.split()[0]}
     try:
@@ -104,6 +107,11 @@ def machine() -> dict[str, Any]:
                 info[key.lower().replace(" ", "_")] = m.group(1).strip()
     except OSError:
         pass
+    with suppress(OSError):
+        # The vector units decide the kernels' ceilings: the same model name can hide AVX2 or AVX-512.
+        flags = re.search(r"^flags\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        if flags:
+            info["simd"] = " ".join(f for f in flags.group(1).split() if f in SIMD_FLAGS)
     try:
         mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
         info["memory_gib"] = round(int(mem) / 2**20, 1)

@@ -6,7 +6,7 @@ import sys
 import time
 
 import anyio
-from _common import temp_lab
+from _common import header, temp_lab
 
 from frontier_mcp.protocol import CANDIDATE, SUITES, Harness, run_optimizer, runs_per_optimizer
 from frontier_mcp.sandbox import Sandbox
@@ -33,5 +33,6 @@ async def measure(home, reps):
               f"(planned {runs_per_optimizer(suite)})", flush=True)
 
 
+header("tuning cost: the candidate's share of a cached standard benchmark, 2 workers")
 with temp_lab() as home:
     anyio.run(measure, home, int(sys.argv[1]) if len(sys.argv) > 1 else 2)
