@@ -13,8 +13,9 @@ ratio of two things measured in the same run, interleaved, on the same lab:
                  the same MCP SDK
 
 The calibration plan is trusted harness work with no candidate and no sandbox: Adam on every problem of
-`standard`, one learning rate, its twelve evaluation seeds, in one process (~1 s). It scales with the CPU as a benchmark does,
-so `benchmark / calibration` stays put across machines unless the code's cost changed.
+`standard`, one learning rate, its twelve evaluation seeds, in one process (~1 s). It scales with the
+CPU as a benchmark does, so `benchmark / calibration` stays put across machines unless the code's
+cost changed.
 
     python3 benches/regress.py [--reps 3] [--tolerance 1.3] [--only isolation,benchmark,...]
     python3 benches/regress.py --update      # write this run's figures as the committed ones
