@@ -7,15 +7,15 @@ ratio of two things measured in the same run, interleaved, on the same lab:
                  (`served:adam`, exactly a candidate's boundary) / the same plan with Adam in the
                  harness's process
   benchmark      the `benchmark` tool's work (cached baselines, the example candidate, sandbox and
-                 run isolation on, 2 workers) on `quick` and on `standard` / the calibration plan
-  compile        a new crate built as the `compile` tool builds it / the calibration plan
+                 run isolation on, 2 workers) on `quick` and on `standard` / calibrate.rs
+  compile        a new crate built as the `compile` tool builds it / calibrate.rs
   start          `python -m frontier_mcp serve` start -> initialize over stdio / a minimal server of
                  the same MCP SDK
 
-The calibration plan is trusted harness work with no candidate and no sandbox: Adam on every problem of
-`standard`, one learning rate, its twelve evaluation seeds, in one process (~1 s). It scales with the
-CPU as a benchmark does, so `benchmark / calibration` stays put across machines unless the code's
-cost changed.
+The calibration is `benches/calibrate.rs` (built here with `rustc -O -C target-cpu=native`): a fixed
+workload shaped like a benchmark's (dense f64 loops, `exp`, a streaming pass) that runs none of the
+project's code, so it moves only with the machine and its load, and a change of the project's speed
+(the harness, the problems, the sandbox, the server) shows in every ratio to it.
 
     python3 benches/regress.py [--reps 3] [--tolerance 1.3] [--only isolation,benchmark,...]
     python3 benches/regress.py --update      # write this run's figures as the committed ones
@@ -31,6 +31,7 @@ import datetime
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -48,6 +49,7 @@ from frontier_mcp.scaffold import WARMUP_NAME, Lab
 from frontier_mcp.settings import load_settings
 
 FIGURES = Path(__file__).with_name("figures.json")
+CALIBRATE = Path(__file__).with_name("calibrate.rs")
 CHEAP_STEPS = ("rosenbrock-10", "rosenbrock-50", "quadratic-ill-50", "noisy-quadratic-50")
 MINIMAL_SERVER = """
 from mcp.server.mcpserver import MCPServer
@@ -59,18 +61,18 @@ server.run()
 """
 WHAT = {
     "isolation": "served:adam / adam in the harness's process, cheap-step plan",
-    "benchmark_quick": "cached quick benchmark of the example candidate / calibration plan",
-    "benchmark_standard": "cached standard benchmark of the example candidate / calibration plan",
-    "compile": "sandboxed build of a new crate / calibration plan",
+    "benchmark_quick": "cached quick benchmark of the example candidate / calibrate.rs",
+    "benchmark_standard": "cached standard benchmark of the example candidate / calibrate.rs",
+    "compile": "sandboxed build of a new crate / calibrate.rs",
     "start": "start -> initialize over stdio / a minimal MCPServer",
 }
 
 
-def plan_text(optimizer: str, problems: tuple[str, ...] | None, secret: bytes | None) -> str:
+def plan_text(optimizer: str, problems: tuple[str, ...], secret: bytes | None) -> str:
     suite = SUITES["standard"]
     lrs = {p.name: 1e-3 for p in suite.problems}
     runs = [r for r in plan_lines(optimizer, suite, phase="eval", lrs=lrs)
-            if problems is None or r["problem"] in problems]
+            if r["problem"] in problems]
     return "".join(format_line(r, 2, secret) + " accuracy=0\n" for r in runs)
 
 
@@ -92,11 +94,16 @@ class Session:
             raise SystemExit("the lab has no harness")
         self.binary = binary
         self.sandbox = Sandbox(limits=self.settings.limits, enabled=self.settings.sandbox, bwrap=self.settings.bwrap)
-        self.calibration_plan = plan_text("adam", None, self.lab.secret())
+        rustc = shutil.which("rustc") or str(Path(self.settings.cargo_path() or "cargo").with_name("rustc"))
+        self.calibrator = home.parent / "calibrate"
+        subprocess.run([rustc, "-O", "-C", "target-cpu=native", str(CALIBRATE), "-o", str(self.calibrator)],
+                       check=True, capture_output=True, timeout=300)
         self.ratios: dict[str, list[float]] = {}
 
     def calibration(self) -> float:
-        return run_plan(self.binary, self.calibration_plan)
+        started = time.perf_counter()
+        subprocess.run([str(self.calibrator)], check=True, capture_output=True, timeout=300)
+        return time.perf_counter() - started
 
     async def against_calibration(self, name: str, figure: Callable[[], Awaitable[float]]) -> None:
         await figure()  # warm: caches, page cache, the first build
