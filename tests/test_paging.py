@@ -77,6 +77,28 @@ def test_history_from_cursors_equals_history_by_offset(archive: Archive) -> None
         assert walked == sorted(walked, reverse=True) and len(set(walked)) == total
 
 
+def test_a_page_at_any_offset_is_the_page_a_plain_query_gives(archive: Archive) -> None:
+    """Pages past the middle are read from the listing's other end (`from_the_end`): every offset from the
+    first page to beyond the last gives what LIMIT/OFFSET over the plain query gives."""
+    field = history_filters(archive)[3]["field"]
+    plain = {"status": ("SELECT id FROM experiments WHERE status = 'recorded' ORDER BY id DESC",
+                        {"status": "recorded"}),
+             "field": ("SELECT e.id FROM experiments e JOIN pairings p ON p.id = e.pairing_id WHERE ? IN "
+                       "(p.field_a, p.field_b) AND e.status = 'recorded' ORDER BY e.id DESC",
+                       {"field": field, "status": "recorded"}),
+             "ranked": ("SELECT id FROM experiments WHERE best_ratio IS NOT NULL ORDER BY best_ratio, id", {}),
+             "quick": ("SELECT experiment_id AS id FROM leader WHERE suite = 'quick' ORDER BY best_ratio, "
+                       "experiment_id", {"suite": "quick"})}
+    for name, (sql, filters) in plain.items():
+        listing = archive.history if name in ("status", "field") else archive.leaderboard
+        total = listing(limit=1, offset=0, **filters)[1]
+        params = (field,) if name == "field" else ()
+        for offset in sorted({0, 1, total // 2 - 3, total // 2, total // 2 + 3, total - PAGE - 1, total - PAGE,
+                              total - 50, total - 1, total, total + 5} - {-1}):
+            expected = ids(archive.query(f"{sql} LIMIT ? OFFSET ?", (*params, PAGE, max(0, offset))))
+            assert ids(listing(limit=PAGE, offset=max(0, offset), **filters)[0]) == expected, (name, offset)
+
+
 def test_history_from_a_cursor_with_an_offset_skips_rows_after_the_cursor(archive: Archive) -> None:
     for filters in history_filters(archive)[:4]:
         by_offset = ids(archive.history(limit=40, offset=0, **filters)[0])

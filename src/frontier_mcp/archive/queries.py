@@ -36,6 +36,9 @@ class Probe:
     job: str  # the newest job with benchmark runs (or an id no job has)
     since: float  # a day before the newest experiment was created (the holdout gate's window)
     # Cursors as deep as the offset cases (the last row before the page there; N = experiments).
+    recorded: int  # the listings' lengths: history status=recorded, the leaderboard, its quick suite
+    ranked: int
+    quick: int
     recorded_quarter: int  # the id N/4 deep into history status=recorded
     field_experiments: int  # experiments filed under `field`
     ranked_half: tuple[float, int]  # (ratio, id) N/2 down the leaderboard
@@ -73,7 +76,8 @@ class Probe:
                    parent=leaf["parent_id"] if leaf else last, field=field, other_field=middle["field_b"],
                    normalized_sha256=middle["normalized_sha256"], job=job["job_id"] if job else "no-such-job",
                    since=(newest["created_at"] if newest else middle["created_at"]) - 86_400.0,
-                   recorded_quarter=recorded["id"] if recorded else last,
+                   recorded=queries.listing_count("status=recorded"), ranked=queries.listing_count("ranked"),
+                   quick=queries.listing_count("suite=quick"), recorded_quarter=recorded["id"] if recorded else last,
                    field_experiments=queries.listing_count(f"field={field}"),
                    ranked_half=(half["ratio"], half["id"]) if half else (0.0, 0),
                    quick_third=(third["ratio"], third["id"]) if third else (0.0, 0))
@@ -100,6 +104,17 @@ def whole_table(reason: str) -> Callable[[Method], Method]:
         WHOLE_TABLE[method.__name__] = reason
         return method
     return register
+
+
+def from_the_end(limit: int, offset: int, total: int) -> tuple[int, int] | None:
+    """The page at `offset` of a listing of `total` rows, read in the opposite order when that walks fewer
+    index entries than `offset` does: (limit, offset) in that order, or None (walk forward). A page near
+    the end of a million rows costs what one near the start does; the middle stays the dearest. `total`
+    is exact (listing_counts, kept by triggers); the caller sorts the page back into the listing's order."""
+    rest = total - offset  # rows from the page's first to the end
+    if rest - limit >= offset:
+        return None
+    return (min(limit, rest), max(0, rest - limit)) if rest > 0 else (0, 0)
 
 
 def _middle(probe: Probe) -> dict[str, Any]:
@@ -349,6 +364,8 @@ class Queries:
              ("status=recorded", lambda p: {"limit": 20, "offset": 0, "status": "recorded"}),
              ("status=recorded, a quarter deep", lambda p: {"limit": 20, "offset": p.experiments // 4,
                                                              "status": "recorded"}),
+             ("status=recorded, the last page", lambda p: {"limit": 20, "offset": max(0, p.recorded - 20),
+                                                            "status": "recorded"}),
              ("status=recorded, from a cursor a quarter deep",
               lambda p: {"limit": 20, "offset": 0, "status": "recorded", "before": p.recorded_quarter}),
              ("status=written", lambda p: {"limit": 20, "offset": 0, "status": "written"}),
@@ -367,7 +384,8 @@ class Queries:
         row of the previous page: a cursor), after that row. The page's ids come from a narrow index
         (field_experiments by field and status, status, or id), then only those rows are read. From a
         cursor, a page is one range of that index at any depth; `offset` walks its entries (~40-200 ns
-        each), except unfiltered, where ids 1..N give the page's first id."""
+        each) from the nearer end of the listing (`from_the_end`), except unfiltered, where ids 1..N give
+        the page's first id."""
         params: list[Any] = []
         if field:
             # Named, so the planner cannot sort the field's every experiment instead of reading the index.
@@ -386,8 +404,11 @@ class Queries:
         key = "&".join(part for part in (field and f"field={field}", status and f"status={status}") if part)
         total = self.listing_count(key or "experiments")
         clause = ("WHERE " + " AND ".join(where)) if where else ""
-        page = f"SELECT {key_column} AS id FROM {source} {clause} ORDER BY {key_column} DESC LIMIT ? OFFSET ?"
-        page_params: tuple[Any, ...] = (*params, limit, offset)
+        direction, window = "DESC", (limit, offset)
+        if before is None and (backward := from_the_end(limit, offset, total)):
+            direction, window = "ASC", backward
+        page = f"SELECT {key_column} AS id FROM {source} {clause} ORDER BY {key_column} {direction} LIMIT ? OFFSET ?"
+        page_params: tuple[Any, ...] = (*params, *window)
         if not status and not field and offset and self.one("SELECT MAX(id) AS id FROM experiments") == {
                 "id": total}:
             # Ids 1..total, none missing (frontier-mcp never deletes one): the page at `offset` starts at
@@ -414,8 +435,11 @@ class Queries:
     @listing(("first page", lambda p: {"limit": 20, "offset": 0}),
              ("halfway", lambda p: {"limit": 20, "offset": p.experiments // 2}),
              ("from a cursor halfway", lambda p: {"limit": 20, "offset": 0, "after": p.ranked_half}),
+             ("the last page", lambda p: {"limit": 20, "offset": max(0, p.ranked - 20)}),
              ("suite=quick", lambda p: {"limit": 20, "offset": 0, "suite": "quick"}),
              ("suite=quick, a third deep", lambda p: {"limit": 20, "offset": p.experiments // 3, "suite": "quick"}),
+             ("suite=quick, the last page", lambda p: {"limit": 20, "offset": max(0, p.quick - 20),
+                                                       "suite": "quick"}),
              ("suite=quick, from a cursor a third deep", lambda p: {"limit": 20, "offset": 0, "suite": "quick",
                                                                      "after": p.quick_third}),
              ("suite=standard", lambda p: {"limit": 20, "offset": 0, "suite": "standard"}))
@@ -424,7 +448,8 @@ class Queries:
         """Experiments by their best geometric-mean loss ratio (visible suites), lowest first, ties by id;
         `offset` rows after the start or, with `after` (the ratio and id of the last row of the previous
         page: a cursor), after that row. The page comes from a covering index on (suite,) ratio and id:
-        from a cursor, one range of it at any depth; `offset` walks its entries. Only the page is joined."""
+        from a cursor, one range of it at any depth; `offset` walks its entries from the nearer end of the
+        listing (`from_the_end`). Only the page is joined."""
         params: list[Any]
         if suite:
             source, key_column, where, params = "leader", "experiment_id", ["suite = ?"], [suite]
@@ -437,8 +462,11 @@ class Queries:
             ratio, last = after
             where.append(f"best_ratio >= ? AND (best_ratio > ? OR {key_column} > ?)")
             params += [ratio, ratio, last]
-        page = (f"SELECT {key_column} AS id, best_ratio AS ratio FROM {source} WHERE {' AND '.join(where)} "
-                f"ORDER BY best_ratio, {key_column}")
+        order, window = f"best_ratio, {key_column}", (limit, offset)
+        if after is None and (backward := from_the_end(limit, offset, total)):
+            order, window = f"best_ratio DESC, {key_column} DESC", backward
+        page = f"SELECT {key_column} AS id, best_ratio AS ratio FROM {source} WHERE {' AND '.join(where)} " \
+            f"ORDER BY {order}"
         rows = self.query(
             f"""WITH page(id, ratio) AS ({page} LIMIT ? OFFSET ?)
                 SELECT e.id, e.name, p.field_a, p.field_b, page.ratio AS geomean_ratio,
@@ -448,7 +476,7 @@ class Queries:
                         AND b.suite NOT IN ({HIDDEN_SQL}) AND b.geomean_ratio = page.ratio LIMIT 1) AS suite,
                        (SELECT verdict FROM verdicts v WHERE v.experiment_id = e.id) AS verdict
                 FROM page JOIN experiments e ON e.id = page.id JOIN pairings p ON p.id = e.pairing_id
-                ORDER BY page.ratio ASC, e.id ASC""", (*params, limit, offset))
+                ORDER BY page.ratio ASC, e.id ASC""", (*params, *window))
         return rows, total
 
     @listing(("experiments", lambda p: {"key": "experiments"}), ("a field", lambda p: {"key": f"field={p.field}"}))
