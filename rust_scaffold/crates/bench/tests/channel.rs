@@ -30,7 +30,7 @@ fn run(problem: &str, line: &str, make: &dyn Fn() -> Box<dyn Optimizer>) -> runn
 #[test]
 fn both_transports_give_the_in_process_numbers_bit_for_bit_with_frames_larger_than_a_ring() {
     // transformer-grammar-d24's 8,472 parameters make 68 KB frames: they stream through a 64 KiB ring.
-    assert!(8 * 8472 > frontier_core::channel::RING_BYTES);
+    const { assert!(8 * 8472 > frontier_core::channel::RING_BYTES) };
     for (problem, optimizer) in [("transformer-grammar-d24", "adam"), ("mlp-wine", "schedulefree_adamw")] {
         let line = format!("id=1 optimizer=candidate problem={problem} lr=0.003 seed=5 instance=3 steps=25 curve_points=5");
         let local = run(problem, &line, &|| frontier_baselines::build(optimizer, &[]).unwrap());

@@ -136,14 +136,14 @@ impl Mapping {
     }
 
     fn u64_at(&self, at: usize) -> &AtomicU64 {
-        assert!(at % 8 == 0 && at + 8 <= HEADER_BYTES);
+        assert!(at.is_multiple_of(8) && at + 8 <= HEADER_BYTES);
         // SAFETY: in bounds and aligned (the mapping is page-aligned); the bytes live as long as
         // `self`; every access to this word, from either process, is atomic.
         unsafe { &*(self.base.add(at) as *const AtomicU64) }
     }
 
     fn u32_at(&self, at: usize) -> &AtomicU32 {
-        assert!(at % 4 == 0 && at + 4 <= HEADER_BYTES);
+        assert!(at.is_multiple_of(4) && at + 4 <= HEADER_BYTES);
         // SAFETY: as in u64_at.
         unsafe { &*(self.base.add(at) as *const AtomicU32) }
     }
