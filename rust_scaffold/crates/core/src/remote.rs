@@ -4,8 +4,8 @@
 //! every number a verdict is made of. It starts one candidate process per run and talks to it
 //! in the frames below, over a shared-memory channel whose memory file is the candidate's stdin
 //! ([`crate::channel`]), or over the candidate's stdin/stdout where the harness could not make
-//! one (then stdin is a pipe); the candidate sees parameters,
-//! gradients and the step context, nothing else. Whatever a candidate does to its own process
+//! one (then stdin is a pipe); the candidate sees parameters, gradients and the step context,
+//! nothing else. Whatever a candidate does to its own process
 //! (state kept between steps, corrupted memory, forged output) ends with that process: the
 //! harness reads only well-formed frames and computes every loss itself.
 //!
@@ -29,16 +29,16 @@
 //! The harness never answers past the budget: it ends the run instead (see
 //! [`crate::BudgetExceeded`]). An `hvp` is two `G` requests.
 
-use crate::channel::{Region, Alive};
+use crate::channel::{Alive, Region};
 use crate::guard::guarded;
 use crate::{contract, Knob, Optimizer, Oracle, ParamKind, StepContext, Tensor};
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::fd::AsFd;
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
-use std::process::ExitCode;
 
 pub const BEGIN: u8 = b'B';
 pub const READY: u8 = b'R';
@@ -261,7 +261,8 @@ impl Oracle for PipeOracle<'_> {
 }
 
 /// The `main` of a candidate binary: `serve` (the default) answers one run's frames (over the
-/// channel handed over as stdin, else on stdin/stdout); `knobs` prints the declared knobs and switches as one JSON line.
+/// channel handed over as stdin, else on stdin/stdout); `knobs` prints the declared knobs and
+/// switches as one JSON line.
 pub fn main_with(build: fn() -> Box<dyn Optimizer>) -> ExitCode {
     crate::guard::install_hook();
     match std::env::args().nth(1).as_deref() {
