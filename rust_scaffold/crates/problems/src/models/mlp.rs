@@ -1,7 +1,7 @@
 //! One-hidden-layer tanh MLP.
 
 use super::{
-    accuracy, affine_into, argmax, axpy, dot, l2_term, log_softmax_inplace, permute_matrix, permute_vector, row_index, rows, tanh,
+    accuracy, affine_into, argmax, axpy, dot, outer_acc, GROUP, l2_term, log_softmax_inplace, permute_matrix, permute_vector, row_index, rows, tanh,
     uniform_tensor, DataModel,
 };
 use crate::data::{Dataset, Split};
@@ -81,7 +81,8 @@ impl Mlp {
                 xs[pending] = x;
                 pending += 1;
                 if pending == GROUP || t + 1 == m {
-                    outer_acc(&mut gw1[0].data, &xs[..pending], &da[..pending * h]);
+                    let das: [&[f64]; GROUP] = std::array::from_fn(|s| &da[s * h..(s + 1) * h]);
+                    outer_acc(&mut gw1[0].data, &xs[..pending], &das[..pending]);
                     pending = 0;
                 }
             }
@@ -110,27 +111,6 @@ impl Mlp {
             self.forward(params, x, &mut a, &mut z);
             argmax(&z)
         })
-    }
-}
-
-/// Samples whose outer products `x ⊗ dL/da` are added to W1's gradient in one pass over it.
-const GROUP: usize = 4;
-
-/// `g[j, :] += x_s[j] * d_s` for each sample s in order (as one `axpy` per sample and row would
-/// add them, so bit for bit the same), loading and storing each row of `g` once per group.
-fn outer_acc(g: &mut [f64], xs: &[&[f64]], ds: &[f64]) {
-    let h = if xs.is_empty() { return } else { ds.len() / xs.len() };
-    let d = xs[0].len();
-    assert!(g.len() >= d * h && xs.iter().all(|x| x.len() == d));
-    for j in 0..d {
-        let row = &mut g[j * h..(j + 1) * h];
-        for (s, x) in xs.iter().enumerate() {
-            let xj = x[j];
-            let dsr = &ds[s * h..(s + 1) * h];
-            for (r, &dv) in row.iter_mut().zip(dsr) {
-                *r += xj * dv;
-            }
-        }
     }
 }
 

@@ -131,6 +131,28 @@ fn affine_block<const B: usize>(bias: &[f64], x: &[f64], w: &[f64], c: usize, ou
     out[c..c + B].copy_from_slice(&acc);
 }
 
+/// Samples whose outer products are added to a weight gradient in one pass over it.
+const GROUP: usize = 4;
+
+/// `g[j, :] += left_s[j] * right_s` for each sample s in order, `g` row-major
+/// `[left_s.len(), right_s.len()]`: as one `axpy(left_s[j], right_s, g[j, :])` per sample and row
+/// would add them, so bit for bit the same, but loading and storing each row of `g` once per group.
+fn outer_acc(g: &mut [f64], left: &[&[f64]], right: &[&[f64]]) {
+    let Some((first_left, first_right)) = left.first().zip(right.first()) else { return };
+    let (rows, cols) = (first_left.len(), first_right.len());
+    assert!(left.len() == right.len() && g.len() >= rows * cols);
+    assert!(left.iter().all(|l| l.len() == rows) && right.iter().all(|r| r.len() == cols));
+    for j in 0..rows {
+        let row = &mut g[j * cols..(j + 1) * cols];
+        for (l, r) in left.iter().zip(right) {
+            let lj = l[j];
+            for (gv, &rv) in row.iter_mut().zip(r.iter()) {
+                *gv += lj * rv;
+            }
+        }
+    }
+}
+
 fn argmax(z: &[f64]) -> usize {
     let mut best = 0;
     for (c, &v) in z.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! Multinomial logistic regression.
 
-use super::{accuracy, argmax, axpy, dot, l2_term, log_softmax_inplace, permute_matrix, permute_vector, row_index, rows, uniform_tensor, DataModel};
+use super::{accuracy, argmax, axpy, l2_term, log_softmax_inplace, permute_matrix, permute_vector, row_index, rows, uniform_tensor, DataModel};
+use super::nn::dot_rows;
 use crate::data::{Dataset, Split};
 use crate::relabel::Relabel;
 use crate::Problem;
@@ -33,9 +34,9 @@ impl Softmax {
     }
 
     fn logits(wt: &[f64], b: &[f64], x: &[f64], z: &mut [f64]) {
-        let d = x.len();
-        for (c, zc) in z.iter_mut().enumerate() {
-            *zc = b[c] + dot(&wt[c * d..(c + 1) * d], x);
+        dot_rows(wt, x, z);
+        for (zc, bc) in z.iter_mut().zip(b) {
+            *zc += bc; // b[c] + dot: addition commutes exactly
         }
     }
 
