@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from frontier_mcp.archive import MIGRATIONS, SCHEMA_VERSION, Archive, ArchiveUnusable, schema
+from frontier_mcp.archive import HIDDEN_SUITES, MIGRATIONS, SCHEMA_VERSION, Archive, ArchiveUnusable, schema
 
 
 def lab_at(path: Path, version: int) -> sqlite_utils.Database:
@@ -24,10 +24,10 @@ def tables(path: Path) -> dict[str, str]:
 
 
 def test_schema_version_is_the_number_of_migrations() -> None:
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 8
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 9
     assert [m.__name__ for m in MIGRATIONS] == ["create_tables", "add_leader", "add_ablations", "add_claim_tests",
                                                "add_listing_indexes", "add_pair_stats", "add_listing_counts",
-                                               "add_field_experiments"]
+                                               "add_field_experiments", "add_hidden_runs_index"]
 
 
 def test_migrating_one_step_at_a_time_equals_migrating_at_once(tmp_path: Path) -> None:
@@ -177,5 +177,28 @@ def test_a_version_7_lab_files_its_experiments_by_field_and_keeps_them_filed(tmp
         assert filed("a") == [4, 3, 2] and filed("b") == [4, 2] and filed("c") == [3]
         assert filed("c", "written") == [] and filed("c", "compiled") == [3]
         assert [r["pair_key"] for r in archive.pairing_rows(limit=1)] == ["a|b"] and archive.pair_count() == 2
+    finally:
+        archive.close()
+
+
+def test_a_version_8_lab_indexes_its_hidden_runs_for_the_holdout_gate(tmp_path: Path) -> None:
+    """The partial index names the hidden suites as they were when it shipped: a new hidden suite needs a
+    migration that indexes it too, or the gate would miss its runs' index (and fail on INDEXED BY)."""
+    path = tmp_path / "state.db"
+    db = lab_at(path, 8)
+    db.execute("INSERT INTO pairings VALUES (1, 'a', 'b', 'a|b', NULL, 10)")
+    db.execute("INSERT INTO sources VALUES (1, 'h', 'n', 1, 'x')")
+    db.execute("INSERT INTO experiments VALUES (1, 'e1', 1, NULL, 1, 's', 'm', 'p', 'recorded', 0, 0, NULL)")
+    for i, suite, created in ((1, "holdout", 5.0), (2, "quick", 6.0), (3, "holdout-neural", 7.0), (4, "holdout", 1.0)):
+        db.execute("INSERT INTO benchmark_runs (id, experiment_id, suite, harness_version, outcome, wins, ties, "
+                   "losses, summary, provenance, seconds, created_at) VALUES (?, 1, ?, 'h', 'win', 0, 0, 0, '{}', "
+                   "'{}', 1, ?)", (i, suite, created))
+    db.close()
+    archive = Archive(path)
+    try:
+        runs = [(r["id"], r["suite"]) for r in archive.holdout_runs_since(2.0)]
+        assert runs == [(1, "holdout"), (3, "holdout-neural")]
+        (index,) = archive.query("SELECT sql FROM sqlite_master WHERE name = 'idx_runs_hidden'")
+        assert index["sql"].endswith("WHERE suite IN (" + ", ".join(f"'{s}'" for s in HIDDEN_SUITES) + ")")
     finally:
         archive.close()

@@ -339,9 +339,10 @@ class Queries:
 
     @listing(("", lambda p: {"since": p.since}))
     def holdout_runs_since(self, since: float) -> list[dict[str, Any]]:
-        """Hidden-suite runs recorded at or after `since` (a UNIX time), oldest first."""
+        """Hidden-suite runs recorded at or after `since` (a UNIX time), oldest first: read from the
+        partial index that holds exactly these columns of the hidden suites' runs (schema 9)."""
         return self.query(f"SELECT id, experiment_id, suite, job_id, outcome, created_at FROM benchmark_runs "
-                          f"INDEXED BY idx_runs_suite_created WHERE suite IN ({HIDDEN_SQL}) AND created_at >= ? "
+                          f"INDEXED BY idx_runs_hidden WHERE suite IN ({HIDDEN_SQL}) AND created_at >= ? "
                           "ORDER BY id", (since,))
 
     @listing(("", _middle))

@@ -332,9 +332,19 @@ def add_field_experiments(db: Executes) -> None:
              {_file_experiment("NEW")} END""")
 
 
+def add_hidden_runs_index(db: Executes) -> None:
+    """9: the holdout gate's window of hidden runs from one small index that holds every column it reads
+    (partial: the hidden suites' runs only, ~1 % of runs), instead of each run's row (~1 KB with its
+    summary) looked up from (suite, created_at): 6.1 -> 0.6 ms for ~750 runs at 100,000 experiments.
+    The suites are written out, as they were when this shipped: HIDDEN_SUITES may grow, this may not
+    (tests/test_migrations.py fails until a new migration indexes a new hidden suite)."""
+    _run(db, "CREATE INDEX idx_runs_hidden ON benchmark_runs(created_at, experiment_id, suite, job_id, outcome) "
+             "WHERE suite IN ('holdout', 'holdout-neural')")
+
+
 MIGRATIONS: list[Callable[[Executes], None]] = [create_tables, add_leader, add_ablations, add_claim_tests,
                                                 add_listing_indexes, add_pair_stats, add_listing_counts,
-                                                add_field_experiments]
+                                                add_field_experiments, add_hidden_runs_index]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
