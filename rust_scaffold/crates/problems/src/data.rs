@@ -1,4 +1,5 @@
-//! Datasets shipped with the crate (see data/SOURCES.md), parsed once per process.
+//! Datasets shipped with the crate (see data/SOURCES.md), parsed by build.rs at build time and
+//! standardized once per process.
 //!
 //! Files hold raw features with the integer label last; features are standardized here with the
 //! training split's mean and (population) standard deviation; a constant feature becomes 0.
@@ -34,33 +35,19 @@ impl Dataset {
     }
 }
 
-fn parse(name: &str, text: &str, scale: f64) -> (usize, Vec<f64>, Vec<usize>) {
-    let mut x = Vec::new();
-    let mut y = Vec::new();
-    let mut d = None;
-    for (ln, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').collect();
-        let nd = fields.len() - 1;
-        if *d.get_or_insert(nd) != nd {
-            panic!("{name}: line {} has {} columns", ln + 1, fields.len());
-        }
-        for f in &fields[..nd] {
-            let v: f64 = f.parse().unwrap_or_else(|_| panic!("{name}: line {}: bad number {f:?}", ln + 1));
-            x.push(v / scale);
-        }
-        let label: usize = fields[nd].parse().unwrap_or_else(|_| panic!("{name}: line {}: bad label", ln + 1));
-        y.push(label);
-    }
-    (d.unwrap_or(0), x, y)
+/// The values build.rs parsed from a split's CSV (see its format): (columns, x, labels).
+fn decode(name: &str, bytes: &[u8]) -> (usize, Vec<f64>, Vec<usize>) {
+    let word = |i: usize| u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+    let (n, d) = (word(0) as usize, word(1) as usize);
+    assert_eq!(bytes.len(), 8 * (2 + n * d + n), "{name}: the built data has the wrong size");
+    let x = (0..n * d).map(|i| f64::from_bits(word(2 + i))).collect();
+    let y = (0..n).map(|i| word(2 + n * d + i) as usize).collect();
+    (d, x, y)
 }
 
-fn load(name: &str, train: &str, test: &str, scale: f64) -> (Dataset, Dataset) {
-    let (d, mut xtr, ytr) = parse(name, train, scale);
-    let (d2, mut xte, yte) = parse(name, test, scale);
+fn load(name: &str, train: &[u8], test: &[u8]) -> (Dataset, Dataset) {
+    let (d, mut xtr, ytr) = decode(name, train);
+    let (d2, mut xte, yte) = decode(name, test);
     assert_eq!(d, d2, "{name}: train and test widths differ");
     let ntr = ytr.len();
     let mut mean = vec![0.0; d];
@@ -97,11 +84,13 @@ fn load(name: &str, train: &str, test: &str, scale: f64) -> (Dataset, Dataset) {
 }
 
 macro_rules! dataset {
-    ($fn:ident, $name:literal, $train:literal, $test:literal, $scale:expr) => {
+    ($fn:ident, $name:literal) => {
         pub fn $fn() -> Split {
             static CELL: OnceLock<Split> = OnceLock::new();
             let (a, b) = CELL.get_or_init(|| {
-                let (a, b) = load($name, include_str!($train), include_str!($test), $scale);
+                let train = include_bytes!(concat!(env!("OUT_DIR"), "/", $name, "_train.bin"));
+                let test = include_bytes!(concat!(env!("OUT_DIR"), "/", $name, "_test.bin"));
+                let (a, b) = load($name, train, test);
                 (Arc::new(a), Arc::new(b))
             });
             (Arc::clone(a), Arc::clone(b))
@@ -109,9 +98,10 @@ macro_rules! dataset {
     };
 }
 
-dataset!(breast_cancer, "breast_cancer", "../data/breast_cancer_train.csv", "../data/breast_cancer_test.csv", 1.0);
-// digits: pixels 0..16 scaled to [0, 1], then standardized
-dataset!(digits, "digits", "../data/digits_train.csv", "../data/digits_test.csv", 16.0);
-dataset!(wine, "wine", "../data/wine_train.csv", "../data/wine_test.csv", 1.0);
+// data/<name>_{train,test}.csv, parsed by build.rs (digits: pixels 0..16 scaled to [0, 1] there),
+// then standardized here.
+dataset!(breast_cancer, "breast_cancer");
+dataset!(digits, "digits");
+dataset!(wine, "wine");
 // MNIST-1D, generated locally by the mnist1d package (see data/SOURCES.md for its pinned hash)
-dataset!(mnist1d, "mnist1d", "../data/mnist1d_train.csv", "../data/mnist1d_test.csv", 1.0);
+dataset!(mnist1d, "mnist1d");
