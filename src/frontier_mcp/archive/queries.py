@@ -35,12 +35,12 @@ class Probe:
     normalized_sha256: str  # the middle experiment's normalized source hash
     job: str  # the newest job with benchmark runs (or an id no job has)
     since: float  # a day before the newest experiment was created (the holdout gate's window)
-    # Cursors as deep as the offset cases (the last row before the page there; N = experiments).
     recorded: int  # the listings' lengths: history status=recorded, the leaderboard, its quick suite
     ranked: int
     quick: int
-    recorded_quarter: int  # the id N/4 deep into history status=recorded
     field_experiments: int  # experiments filed under `field`
+    # Cursors as deep as the offset cases (the last row before the page there; N = experiments).
+    recorded_quarter: int  # the id N/4 deep into history status=recorded
     ranked_half: tuple[float, int]  # (ratio, id) N/2 down the leaderboard
     quick_third: tuple[float, int]  # (ratio, id) N/3 down the quick suite's leaderboard
 
@@ -139,8 +139,8 @@ class Queries:
     @listing()  # pair_stats: one row per pair of fields, bounded by the catalogue, not by the experiments
     def pair_usage(self) -> dict[str, dict[str, int]]:
         """Per unordered pair: how often proposed, used by an experiment, and lost. Every pair ever proposed
-        (up to the catalogue's 4,560), built from plain tuples: a row object and a dict copy of each row
-        cost twice as much as the read."""
+        (up to the catalogue's 4,560: propose_pairing weighs them all), built from plain tuples: a row
+        object and a dict copy of each row cost about as much again as the read."""
         return {key: {"pair_key": key, "proposed": proposed, "experiments": experiments, "failures": failures}
                 for key, proposed, experiments, failures in self.tuples(
                     "SELECT pair_key, proposed, experiments, failures FROM pair_stats")}
