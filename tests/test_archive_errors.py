@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from frontier_mcp.archive import Archive, ArchiveError, ArchiveUnusable
+from frontier_mcp.archive import Archive, ArchiveError, ArchiveUnusable, store
 from frontier_mcp.archive.errors import unusable
 
 AS_ROOT = os.geteuid() == 0
@@ -64,6 +64,28 @@ def test_a_corrupted_page_is_found_by_the_check_at_open(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(ArchiveUnusable, match="damaged"):
         Archive(path)
+
+
+def test_a_large_archive_opens_without_reading_every_page_and_doctor_reads_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The whole-file check costs ~2 s per 100,000 experiments: above the limit only `doctor` pays it.
+    path = fresh(tmp_path / "state.db")
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[2 * page + 8: 3 * page] = os.urandom(page - 8)
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(store, "FULL_CHECK_BYTES", len(data) - 1)
+    Archive(path).close()
+    with pytest.raises(ArchiveUnusable, match="damaged"):
+        Archive(path, check="full")
+    monkeypatch.setattr(store, "FULL_CHECK_BYTES", len(data))
+    with pytest.raises(ArchiveUnusable, match="damaged"):
+        Archive(path)
+    not_a_database = tmp_path / "other.db"
+    not_a_database.write_bytes(b"x" * 8192)
+    monkeypatch.setattr(store, "FULL_CHECK_BYTES", 0)
+    with pytest.raises(ArchiveUnusable):
+        Archive(not_a_database)
 
 
 @pytest.mark.skipif(AS_ROOT, reason="root ignores file permissions")

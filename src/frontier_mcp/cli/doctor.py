@@ -44,7 +44,7 @@ def doctor(settings: Settings) -> int:
     line(problem is None, "sandbox", "disabled by FRONTIER_SANDBOX=off (unsafe)" if not settings.sandbox
          else (problem or f"bubblewrap works ({sandbox.bwrap_path()})"))
     try:
-        archive = Archive(settings.db_path)
+        archive = Archive(settings.db_path, check="full")  # every page, however large the file
         line(True, "archive", f"{settings.db_path} ({archive.counts()['experiments']} experiments)")
         archive.close()
     except Exception as exc:
