@@ -5,7 +5,8 @@
 //! `version`. This binary is the trusted side of every benchmark: it owns the problems, the
 //! oracle budget and every number it prints. A candidate optimizer never runs in its process:
 //! `run --candidate BINARY` starts a fresh process of the candidate's binary for each run and
-//! talks to it over a pipe ([`remote`]).
+//! talks to it over a shared-memory channel, or pipes where no memory file can be made
+//! ([`remote`], `frontier_core::channel`).
 #![deny(unsafe_code)]
 
 use frontier_core::Optimizer;
