@@ -23,6 +23,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "rust_scaffold" / "template" / "optimizer.rs"
+# The floor of a server's start-up: the same MCP SDK, one tool, stdio.
+MINIMAL_SERVER = """
+from mcp.server.mcpserver import MCPServer
+server = MCPServer("minimal")
+@server.tool()
+def ping() -> str:
+    return "pong"
+server.run()
+"""
 
 
 def example_source(variant: int | None = None) -> str:

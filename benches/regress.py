@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _common import ROOT, example_source, header, machine, median, server_env, server_params, temp_lab
+from _common import MINIMAL_SERVER, ROOT, example_source, header, machine, median, server_env, server_params, temp_lab
 
 from frontier_mcp.cargo import Toolchain, build_crate
 from frontier_mcp.protocol import SUITES, Harness, benchmark, format_line, plan_lines
@@ -51,14 +51,6 @@ from frontier_mcp.settings import load_settings
 FIGURES = Path(__file__).with_name("figures.json")
 CALIBRATE = Path(__file__).with_name("calibrate.rs")
 CHEAP_STEPS = ("rosenbrock-10", "rosenbrock-50", "quadratic-ill-50", "noisy-quadratic-50")
-MINIMAL_SERVER = """
-from mcp.server.mcpserver import MCPServer
-server = MCPServer("minimal")
-@server.tool()
-def ping() -> str:
-    return "pong"
-server.run()
-"""
 WHAT = {
     "isolation": "served:adam / adam in the harness's process, cheap-step plan",
     "benchmark_quick": "cached quick benchmark of the example candidate / calibrate.rs",

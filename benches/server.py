@@ -52,6 +52,7 @@ from typing import Any
 
 import anyio
 from _common import (
+    MINIMAL_SERVER,
     call,
     example_source,
     fmt_s,
@@ -75,14 +76,6 @@ START_RATIO_TARGET = 1.25  # issue 16: start -> initialize <= 1.25x a minimal se
 QUERY_TARGET = 0.050
 LISTING_TARGET = 0.010  # issue 16: every listing <= 10 ms at 100,000 experiments (in process)
 LISTING_TARGET_1M = 0.050  # ... and <= 50 ms at 1,000,000
-MINIMAL_SERVER = """
-from mcp.server.mcpserver import MCPServer
-server = MCPServer("minimal")
-@server.tool()
-def ping() -> str:
-    return "pong"
-server.run()
-"""
 
 
 def main() -> None:
