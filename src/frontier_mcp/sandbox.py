@@ -70,6 +70,11 @@ class RunResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and self.killed_reason is None
 
+    def name_the_signal(self) -> None:
+        if self.returncode is not None and self.returncode < 0 and self.killed_reason is None:
+            with contextlib.suppress(ValueError):
+                self.killed_reason = f"killed by {signal.Signals(-self.returncode).name}"
+
 
 @dataclass
 class Sandbox:
@@ -131,11 +136,9 @@ class Sandbox:
         cmd += ["--chdir", str(cwd), "--", *prlimit, *argv]
         return cmd
 
-    async def run(self, argv: Sequence[str], *, mounts: Sequence[Mount], env: dict[str, str], cwd: Path,
-                  timeout: float, stdin: bytes | None = None, output_limit: int | None = None,
-                  on_stdout_line: Callable[[bytes], Awaitable[None] | None] | None = None,
-                  cpu_seconds: int | None = None, scratch: bool = True) -> RunResult:
-        """Run to completion, timeout, output overflow or cancellation; never leaves a process behind."""
+    async def _spawn(self, argv: Sequence[str], *, mounts: Sequence[Mount], env: dict[str, str], cwd: Path,
+                     cpu_seconds: int | None, scratch: bool, stdin: bool) -> tuple[Process, _Tree]:
+        """Start `argv` in the sandbox, its own session, its own pids cgroup (as root)."""
         info_read, info_write = os.pipe() if self.enabled else (-1, -1)
         cgroup = PidsCgroup.create(self.limits.processes)
         try:
@@ -145,25 +148,35 @@ class Sandbox:
                 # Join the cgroup before exec'ing bwrap, so not one fork escapes the count.
                 command = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup.path),
                            *command]
-            limit = output_limit or self.limits.output_kb * 1024
-            started = time.perf_counter()
-            result = RunResult(returncode=None, stdout=b"", stderr=b"", seconds=0.0)
-            out_buf, err_buf = bytearray(), bytearray()
             process: Process = await anyio.open_process(
-                command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                command, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, cwd="/",
                 env=_LAUNCH_ENV, pass_fds=(info_write,) if self.enabled else (),
             )
         except BaseException:
             if cgroup is not None:
                 cgroup.destroy()
+            if info_read >= 0:
+                os.close(info_read)
             raise
         finally:
             if info_write >= 0:
                 os.close(info_write)
         if info_read >= 0:
             os.set_blocking(info_read, False)
-        tree = _Tree(process.pid, info_read, cgroup)
+        return process, _Tree(process.pid, info_read, cgroup)
+
+    async def run(self, argv: Sequence[str], *, mounts: Sequence[Mount], env: dict[str, str], cwd: Path,
+                  timeout: float, stdin: bytes | None = None, output_limit: int | None = None,
+                  on_stdout_line: Callable[[bytes], Awaitable[None] | None] | None = None,
+                  cpu_seconds: int | None = None, scratch: bool = True) -> RunResult:
+        """Run to completion, timeout, output overflow or cancellation; never leaves a process behind."""
+        limit = output_limit or self.limits.output_kb * 1024
+        started = time.perf_counter()
+        result = RunResult(returncode=None, stdout=b"", stderr=b"", seconds=0.0)
+        out_buf, err_buf = bytearray(), bytearray()
+        process, tree = await self._spawn(argv, mounts=mounts, env=env, cwd=cwd, cpu_seconds=cpu_seconds,
+                                          scratch=scratch, stdin=stdin is not None)
 
         async def pump(stream: ByteReceiveStream | None, buf: bytearray, is_stdout: bool) -> None:
             if stream is None:
@@ -218,9 +231,103 @@ class Sandbox:
         result.returncode = process.returncode
         result.stdout, result.stderr = bytes(out_buf), bytes(err_buf)
         result.seconds = time.perf_counter() - started
-        if result.returncode is not None and result.returncode < 0 and result.killed_reason is None:
-            with contextlib.suppress(ValueError):
-                result.killed_reason = f"killed by {signal.Signals(-result.returncode).name}"
+        result.name_the_signal()
+        return result
+
+    async def start(self, argv: Sequence[str], *, mounts: Sequence[Mount], env: dict[str, str], cwd: Path,
+                    cpu_seconds: int | None = None, scratch: bool = True) -> LiveProcess:
+        """Start a process that stays up, taking lines on stdin and answering lines on stdout, until
+        `LiveProcess.close` or `kill` (the caller must call one of them: nothing else reaps it)."""
+        process, tree = await self._spawn(argv, mounts=mounts, env=env, cwd=cwd, cpu_seconds=cpu_seconds,
+                                          scratch=scratch, stdin=True)
+        return LiveProcess(process, tree, self.limits.output_kb * 1024)
+
+
+class LiveProcess:
+    """A sandboxed process kept running across requests: `send` lines, `read_line` its answers.
+
+    Its stderr is drained as it comes (a full pipe would stall it) and its tail kept for messages."""
+
+    def __init__(self, process: Process, tree: _Tree, stderr_limit: int):
+        self.process = process
+        self.tree = tree
+        self.started = time.perf_counter()
+        self._pending = bytearray()
+        self._stderr = bytearray()
+        self._stderr_limit = stderr_limit
+        self._closed = False
+
+    @property
+    def stderr(self) -> bytes:
+        return bytes(self._stderr)
+
+    async def drain_stderr(self) -> None:
+        """Read stderr to its end, keeping the last `stderr_limit` bytes (run it in a task group)."""
+        if self.process.stderr is None:
+            return
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            async for chunk in self.process.stderr:
+                self._stderr.extend(chunk)
+                del self._stderr[:-self._stderr_limit]
+
+    async def send(self, data: bytes) -> bool:
+        """Write to its stdin; False if it no longer reads."""
+        if self.process.stdin is None:
+            return False
+        try:
+            await self.process.stdin.send(data)
+            return True
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
+            return False
+
+    async def read_line(self, max_bytes: int) -> bytes | None:
+        """The next line of its stdout without the newline; None at end of output. A line longer than
+        `max_bytes` is an error (ValueError): the process is not answering as agreed."""
+        assert self.process.stdout is not None
+        while True:
+            end = self._pending.find(b"\n")
+            if end >= 0:
+                line = bytes(self._pending[:end])
+                del self._pending[:end + 1]
+                return line
+            if len(self._pending) > max_bytes:
+                raise ValueError(f"a line of stdout over {max_bytes} bytes")
+            try:
+                chunk = await self.process.stdout.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                return None
+            self._pending.extend(chunk)
+
+    def kill(self) -> None:
+        """Kill everything it started, now (reaping is `close`'s)."""
+        self.tree.kill()
+
+    async def close(self, timeout: float) -> RunResult:
+        """End its input, wait up to `timeout` for it to exit, then kill and reap whatever is left."""
+        result = RunResult(returncode=None, stdout=b"", stderr=b"", seconds=0.0)
+        with anyio.CancelScope(shield=True):
+            if self.process.stdin is not None:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
+                    await self.process.stdin.aclose()
+            with anyio.move_on_after(timeout) as scope:
+                await self.process.wait()
+            if scope.cancelled_caught:
+                result.timed_out = True
+                result.killed_reason = f"it did not exit within {timeout:g} s of the end of its input"
+            self.tree.kill()
+            await self.process.wait()
+            self.tree.close()
+            # Whatever it printed that nobody read (bounded: its writers are dead, so this ends).
+            if self.process.stdout is not None:
+                with anyio.move_on_after(1.0), contextlib.suppress(
+                        anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    while len(self._pending) < self._stderr_limit:
+                        self._pending.extend(await self.process.stdout.receive())
+        result.stdout = bytes(self._pending)
+        result.returncode = self.process.returncode
+        result.stderr = self.stderr
+        result.seconds = time.perf_counter() - self.started
+        result.name_the_signal()
         return result
 
 

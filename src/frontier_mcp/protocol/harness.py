@@ -8,16 +8,19 @@ import itertools
 import json
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from ..sandbox import Mount, RunResult, Sandbox
+from ..sandbox import LiveProcess, Mount, RunResult, Sandbox
 from ..settings import Limits
 from .suites import Suite
+from .tasks import task_group
 
 MAX_CRASH_RETRIES = 20
 
@@ -133,6 +136,28 @@ class HarnessError(RuntimeError):
 
 
 @dataclass
+class _Pool:
+    """Harness processes kept up between calls to `Harness.run` (see `Harness.session`)."""
+
+    group: Any  # the task group their stderr drains run in
+    # At most `workers` of them busy at once (however many calls of the benchmark run side by side).
+    slots: anyio.CapacityLimiter
+    idle: list[LiveProcess] = field(default_factory=list)
+    # Every process started and not yet closed, idle or busy.
+    live: list[LiveProcess] = field(default_factory=list)
+    # The core each live process is kept on, by id(process).
+    cpus: dict[int, int] = field(default_factory=dict)
+    # Why a process ended badly (an unclean exit at its retirement): any voids the benchmark.
+    problems: list[str] = field(default_factory=list)
+
+
+# The longest result line a harness prints (an evaluation run's curves are a few KiB).
+MAX_LINE_BYTES = 1 << 20
+# How long a pooled harness process has to exit once its input ends.
+CLOSE_SECONDS = 10.0
+
+
+@dataclass
 class Harness:
     """Runs plans through the lab's trusted harness binary, in the sandbox, over `workers` processes.
 
@@ -154,6 +179,34 @@ class Harness:
     # Shared by every Harness of a server: however many benchmarks run at once, at most this many
     # harness processes (sandboxes) exist (eight concurrent calls used to start 13).
     slots: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    _pool: _Pool | None = field(default=None, init=False, repr=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """Keep harness processes up between calls to `run` until the block ends (local runs only).
+
+        A benchmark makes a dozen calls (the grid, each round of the tuner, the evaluation, the timing
+        pairs): each used to start its sandboxes afresh (10-20 ms each, on the critical path of every
+        round). A process still runs one plan line after another, sweeping its sandbox after each run,
+        as it did inside one call; what changes is that its results are delivered before it exits. So
+        whatever would have voided one call's runs (an unplanned line, an unclean exit) now voids the
+        whole benchmark: `run` or the end of the block raises HarnessError."""
+        if self.executor is not None or self._pool is not None:
+            yield
+            return
+        async with task_group() as group:
+            self._pool = pool = _Pool(group, anyio.CapacityLimiter(self.workers))
+            try:
+                yield
+            finally:
+                self._pool = None
+                with anyio.CancelScope(shield=True):
+                    for live in list(pool.live):
+                        # one still busy (a cancelled job) is killed at once: nothing of it counts
+                        await self._retire(pool, live, healthy=live in pool.idle)
+                group.cancel_scope.cancel()
+        if pool.problems:
+            raise HarnessError(f"{pool.problems[0]}; no result of this benchmark counts")
 
     async def version(self) -> dict[str, Any]:
         """The harness's `list` line: its version, problems, baselines and their search spaces."""
@@ -202,6 +255,7 @@ class Harness:
     async def run(self, runs: list[dict[str, Any]], curve_points: int,
                   progress: Callable[[dict[str, Any]], None] | None = None,
                   processes: int | None = None) -> dict[int, dict[str, Any]]:
+        """Every run's result line by its id (a failure record for a run that got none)."""
         count = processes or self.workers
         chunks = balanced_chunks(runs, count)
         results: dict[int, dict[str, Any]] = {}
@@ -242,7 +296,13 @@ class Harness:
                     got[record["id"]] = record
 
                 stdin = "\n".join(format_line(run, curve_points, self.secret) for run in chunk).encode() + b"\n"
-                outcome = await self.run_process(stdin, on_line)
+                if self._pool is not None:
+                    outcome = await self._run_pooled(self._pool, stdin, len(chunk), on_line, tampered.__len__)
+                    if tampered:
+                        raise HarnessError(f"the harness's output was tampered with ({tampered[0]}); no result "
+                                           "of this benchmark counts")
+                else:
+                    outcome = await self.run_process(stdin, on_line)
                 if not tampered and len(got) == len(planned) and not outcome.ok:
                     tampered.append("every result arrived, yet the process did not exit cleanly")
                 if tampered:
@@ -265,13 +325,14 @@ class Harness:
                 crashes += 1
                 chunk = missing[len(failed):]
 
-        async with anyio.create_task_group() as group:
+        async with task_group() as group:
             for chunk in chunks:
                 group.start_soon(run_chunk, chunk)
         return results
 
-    def command(self) -> tuple[list[str], list[Mount]]:
-        """The harness's argv and what it needs mounted (read-only)."""
+    def command(self, cpu: int | None = None) -> tuple[list[str], list[Mount]]:
+        """The harness's argv and what it needs mounted (read-only); `cpu`: the core to keep it on
+        (default: the next in turn)."""
         argv, mounts = [str(self.binary), "run"], [Mount(self.binary)]
         if self.candidate is not None:
             argv += ["--candidate", str(self.candidate), "--run-timeout-ms", str(int(self.limits.run_seconds * 1000))]
@@ -283,7 +344,7 @@ class Harness:
             # core to wake (~65-80 us on this VM when the machine is otherwise idle). So each harness
             # process keeps its candidates on one core, and the processes are spread over the cores.
             if _TASKSET and len(_CPUS) > 1:
-                argv = [_TASKSET, "-c", str(_CPUS[next(_next_cpu) % len(_CPUS)]), *argv]
+                argv = [_TASKSET, "-c", str(cpu if cpu is not None else _CPUS[next(_next_cpu) % len(_CPUS)]), *argv]
         return argv, mounts
 
     async def run_process(self, stdin: bytes, on_line: Callable[[bytes], None]) -> RunResult:
@@ -293,6 +354,87 @@ class Harness:
                 return await self._run_process(stdin, on_line)
         return await self._run_process(stdin, on_line)
 
+    async def _run_pooled(self, pool: _Pool, stdin: bytes, expected: int, on_line: Callable[[bytes], None],
+                          spoiled: Callable[[], int]) -> RunResult:
+        """`stdin`'s plan lines through a kept process (or a new one): `expected` result lines, then the
+        process goes back to the pool, unless it died, timed out, misbehaved or is old enough to retire."""
+        async def attempt() -> RunResult:
+            live = pool.idle.pop() if pool.idle else await self._start_live(pool)
+            outcome = RunResult(returncode=None, stdout=b"", stderr=b"", seconds=0.0)
+            received, ended = 0, False
+            with anyio.move_on_after(self.limits.run_seconds) as scope:
+                if await live.send(stdin):
+                    while received < expected:
+                        try:
+                            line = await live.read_line(MAX_LINE_BYTES)
+                        except ValueError as exc:
+                            outcome.killed_reason = str(exc)
+                            break
+                        if line is None:
+                            ended = True
+                            break
+                        if line.strip():
+                            received += 1
+                        on_line(line)
+            if scope.cancelled_caught:
+                outcome.timed_out = True
+                outcome.killed_reason = f"wall-clock limit of {self.limits.run_seconds:g} s reached"
+            if received == expected and not ended and outcome.killed_reason is None and not spoiled():
+                outcome.returncode = 0
+                # A call lasts at most run_seconds, so a process retired once it is that old never
+                # nears its RLIMIT_CPU (cpu_seconds, several times run_seconds).
+                if time.perf_counter() - live.started < self.limits.run_seconds:
+                    pool.idle.append(live)
+                else:
+                    await self._retire(pool, live, healthy=True)
+                return outcome
+            ended_as = await self._retire(pool, live, healthy=False)
+            outcome.returncode = ended_as.returncode
+            outcome.stderr = ended_as.stderr
+            if outcome.killed_reason is None:
+                outcome.killed_reason = ended_as.killed_reason
+            return outcome
+
+        async with pool.slots:
+            if self.slots is not None:
+                async with self.slots:
+                    return await attempt()
+            return await attempt()
+
+    async def _start_live(self, pool: _Pool) -> LiveProcess:
+        # On the core fewest of the pool's processes are kept on: two on one core would halve it.
+        # Taken before the start is awaited: two processes starting side by side must not pick the same.
+        cpu = min(_CPUS, key=lambda c: (list(pool.cpus.values()).count(c), c)) if _CPUS else None
+        booking = object()
+        if cpu is not None:
+            pool.cpus[id(booking)] = cpu
+        try:
+            argv, mounts = self.command(cpu)
+            live = await self.sandbox.start(argv, mounts=mounts, env={"PATH": "/usr/bin:/bin"}, cwd=Path("/"),
+                                            scratch=False)
+        finally:
+            pool.cpus.pop(id(booking), None)
+        if cpu is not None:
+            pool.cpus[id(live)] = cpu
+        pool.live.append(live)
+        pool.group.start_soon(live.drain_stderr)
+        return live
+
+    async def _retire(self, pool: _Pool, live: LiveProcess, healthy: bool) -> RunResult:
+        """End a kept process and reap it: a `healthy` one (every answer it owed given) is given its
+        end of input and must exit cleanly, having printed nothing more, or the benchmark is void;
+        any other is killed at once."""
+        if live in pool.idle:
+            pool.idle.remove(live)
+        pool.live.remove(live)
+        pool.cpus.pop(id(live), None)
+        ended = await live.close(CLOSE_SECONDS if healthy else 0)
+        if healthy and not ended.ok:
+            pool.problems.append(f"a harness process did not exit cleanly: {_reason(ended)}")
+        elif healthy and ended.stdout.strip():
+            pool.problems.append(f"a harness process printed lines nobody asked for: {ended.stdout[:120]!r}")
+        return ended
+
     async def _run_process(self, stdin: bytes, on_line: Callable[[bytes], None]) -> RunResult:
         if self.executor is not None:
             return await self.executor(self, stdin, on_line)
@@ -300,3 +442,8 @@ class Harness:
         return await self.sandbox.run(
             argv, mounts=mounts, env={"PATH": "/usr/bin:/bin"}, cwd=Path("/"), timeout=self.limits.run_seconds,
             stdin=stdin, on_stdout_line=on_line, scratch=False)
+
+
+def _reason(result: RunResult) -> str:
+    return result.killed_reason or (f"exit code {result.returncode}: "
+                                    f"{result.stderr.decode(errors='replace')[-300:]}")

@@ -77,36 +77,38 @@ async def benchmark(harness: Harness, suite: Suite, *, cache_dir: Path, toolchai
         # sequence names the baseline (and its settings) a candidate reproduces, whatever it is called.
         found["probed"] = await probe_rediscovery(harness, suite.baselines)
 
-    async with task_group() as group:
-        if not switched_off and harness.candidate is not None:
-            group.start_soon(probe)
-        candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick, knobs=declared["knobs"],
-                                               switched_off=switched_off)
-        if baseline_trials is None:
-            baseline_trials = []
-            for name in suite.baselines:
-                baseline_trials += await run_optimizer(harness, name, suite, tick, space=baseline_space(info, name))
-            write_baselines(cache_file, baseline_trials)
-            cache_state = "miss"
-        else:
-            cache_state = "hit"
-    assert baseline_trials is not None
+    # One set of harness processes serves every call of this benchmark (see Harness.session).
+    async with harness.session():
+        async with task_group() as group:
+            if not switched_off and harness.candidate is not None:
+                group.start_soon(probe)
+            candidate_trials = await run_optimizer(harness, CANDIDATE, suite, tick, knobs=declared["knobs"],
+                                                   switched_off=switched_off)
+            if baseline_trials is None:
+                baseline_trials = []
+                for name in suite.baselines:
+                    baseline_trials += await run_optimizer(harness, name, suite, tick, space=baseline_space(info, name))
+                write_baselines(cache_file, baseline_trials)
+                cache_state = "miss"
+            else:
+                cache_state = "hit"
+        assert baseline_trials is not None
 
-    async def timing() -> None:
-        found["timing"] = (None if switched_off else
-                           await time_against_adam(harness, suite, candidate_trials, baseline_trials))
+        async def timing() -> None:
+            found["timing"] = (None if switched_off else
+                               await time_against_adam(harness, suite, candidate_trials, baseline_trials))
 
-    async with task_group() as group:
-        group.start_soon(timing)
-        trials = done
-        report = await anyio.to_thread.run_sync(lambda: judge(
-            suite, candidate_trials, baseline_trials, harness_version=harness_version,
-            trials=trials, cache_state=cache_state, seconds=0.0,
-            provenance={**provenance, "harness_version": harness_version,
-                        "machine": machine_info(), "tuning_seeds": list(suite.tuning_seeds),
-                        "eval_seeds": list(suite.eval_seeds), "lr_grid": list(suite.lr_grid),
-                        "suite_key": suite.key(), "instances_secret_sha256": secret_id}))
-        annotate_settings(report, candidate_trials + baseline_trials)
+        async with task_group() as group:
+            group.start_soon(timing)
+            trials = done
+            report = await anyio.to_thread.run_sync(lambda: judge(
+                suite, candidate_trials, baseline_trials, harness_version=harness_version,
+                trials=trials, cache_state=cache_state, seconds=0.0,
+                provenance={**provenance, "harness_version": harness_version,
+                            "machine": machine_info(), "tuning_seeds": list(suite.tuning_seeds),
+                            "eval_seeds": list(suite.eval_seeds), "lr_grid": list(suite.lr_grid),
+                            "suite_key": suite.key(), "instances_secret_sha256": secret_id}))
+            annotate_settings(report, candidate_trials + baseline_trials)
     probed, timed = found.get("probed"), found["timing"]
     if probed is not None:
         report.rediscovery_of = probed["baseline"]
