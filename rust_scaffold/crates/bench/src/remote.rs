@@ -66,14 +66,17 @@ pub struct RemoteCandidate {
     knobs: Vec<Knob>,
     switches: Vec<&'static str>,
     configured: bool,
-    done: Option<mpsc::Sender<()>>,
-    sweep: bool,
 }
 
 /// The candidate process and the two ends of its channel. Behind a `RefCell` because the harness
-/// also asks for the evaluation point through `Optimizer::eval_params(&self)`.
+/// also asks for the evaluation point through `Optimizer::eval_params(&self)`. Dropping it ends the
+/// run's processes (see its `Drop`), also when the candidate fails before its optimizer is built.
 struct Pipe {
     child: Rc<RefCell<Child>>,
+    /// Dropped when the run ends: stops the run's timer.
+    done: Option<mpsc::Sender<()>>,
+    /// After the run, kill every other process of the sandbox.
+    sweep: bool,
     input: FrameReader<BufReader<Box<dyn Read>>>,
     output: Box<dyn Write>,
     /// The shared memory (None: frames on pipes).
@@ -153,6 +156,8 @@ impl RemoteCandidate {
         };
         let mut pipe = Pipe {
             child,
+            done: Some(done),
+            sweep: config.sweep,
             input: FrameReader::new(BufReader::with_capacity(1 << 16, input)),
             output,
             region,
@@ -171,8 +176,6 @@ impl RemoteCandidate {
             knobs,
             switches,
             configured: false,
-            done: Some(done),
-            sweep: config.sweep,
         }
     }
 }
@@ -352,9 +355,12 @@ impl Optimizer for RemoteCandidate {
     }
 }
 
-impl Drop for RemoteCandidate {
+impl Drop for Pipe {
+    /// Kills the candidate's process group and reaps the candidate, then (in a sweeping harness)
+    /// every other process of the sandbox and its IPC objects. Without the reaping a failed start
+    /// left a zombie per run, and a harness process serving many runs ran out of processes.
     fn drop(&mut self) {
-        let mut child = self.pipe.get_mut().child.borrow_mut();
+        let mut child = self.child.borrow_mut();
         let pid = child.id() as i32;
         os::kill_hard(-pid);
         let _ = child.kill();

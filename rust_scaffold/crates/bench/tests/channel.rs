@@ -113,3 +113,25 @@ fn hostile_candidates_fail_their_own_run_with_a_clear_message_and_nothing_else()
         assert!(started.elapsed() < Duration::from_secs(10), "{name}: the candidate was not stopped");
     }
 }
+
+#[test]
+fn a_candidate_that_fails_before_its_optimizer_is_built_is_reaped() {
+    // Each candidate looks at the harness's other children: a process left by an earlier run (a
+    // zombie, unreaped) makes it end at once instead of breaking the protocol as it otherwise does.
+    // A harness that serves many runs (a benchmark's kept process) ran out of processes this way.
+    let candidate = script(
+        "fails-at-start",
+        r#"others=$(cat /proc/$PPID/task/*/children | tr ' ' '\n' | grep -v "^$$\$" | grep -c .)
+[ "$others" -gt 0 ] && exit 0
+echo '{"id":1,"final_loss":0.0}'
+exec sleep 30"#,
+    );
+    let plan: String = (1..=5).map(|i| format!("id={i} optimizer=candidate problem=rosenbrock-10 lr=0.01 seed=1 steps=20\n")).collect();
+    let (out, code) = bin(&["run", "--candidate", &candidate, "--run-timeout-ms", "5000"], &plan);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    for line in lines {
+        assert!(line.contains("broke the run protocol: it wrote to its standard output"), "{line}");
+    }
+}
