@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,11 +47,6 @@ class Toolchain:
     rustc: Path
     sysroot: Path
     version: str
-    # The C library links statically here (glibc's libc.a, Debian's libc6-dev): binaries are built
-    # with +crt-static. A static candidate starts in ~0.95 ms instead of ~1.5 ms (no dynamic loader,
-    # no shared libraries to map), and a benchmark starts one per run (~660 in `standard`). Its
-    # numbers are bit-identical: the same libm, picked by CPU the same way.
-    static_libc: bool = False
 
     @classmethod
     def discover(cls, cargo: Path) -> Toolchain:
@@ -67,28 +60,7 @@ class Toolchain:
         version = subprocess.run([str(real_rustc), "--version"], capture_output=True, text=True,
                                  check=True, timeout=60).stdout.strip()
         return cls(cargo=real_cargo if real_cargo.exists() else cargo, rustc=real_rustc,
-                   sysroot=sysroot, version=version, static_libc=static_libc_available())
-
-
-def static_libc_available() -> bool:
-    """Whether the system's C compiler (rustc's linker) finds a static libc: it answers the bare
-    name when it finds none."""
-    cc = shutil.which("cc")
-    if cc is None or sys.platform != "linux":
-        return False
-    try:
-        found = subprocess.run([cc, "-print-file-name=libc.a"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return found.returncode == 0 and Path(found.stdout.strip()).is_absolute()
-
-
-def rustflags(toolchain: Toolchain | None, *, native_cpu: bool) -> str:
-    """The RUSTFLAGS every lab build gets (candidates and the harness alike)."""
-    flags = ["-C target-cpu=native"] if native_cpu else []
-    if toolchain is not None and toolchain.static_libc:
-        flags.append("-C target-feature=+crt-static")
-    return " ".join(flags)
+                   sysroot=sysroot, version=version)
 
 
 @dataclass
@@ -118,8 +90,8 @@ def build_env(lab: Lab, toolchain: Toolchain, *, native_cpu: bool, jobs: int,
         "CARGO_BUILD_JOBS": str(jobs),
         "CARGO_INCREMENTAL": "0",
     }
-    if flags := rustflags(toolchain, native_cpu=native_cpu):
-        env["RUSTFLAGS"] = flags
+    if native_cpu:
+        env["RUSTFLAGS"] = "-C target-cpu=native"
     return env
 
 

@@ -26,7 +26,7 @@ from typing import Any, NoReturn, cast
 import anyio
 
 from .archive import Archive, ArchiveError, ArchiveUnusable
-from .cargo import BuildOutcome, Toolchain, build_crate, build_harness, rustflags
+from .cargo import BuildOutcome, Toolchain, build_crate, build_harness
 from .jobs import Jobs
 from .sandbox import Sandbox, check_sandbox
 from .scaffold import WARMUP_NAME, Lab
@@ -247,4 +247,4 @@ class Runtime:
 
     @property
     def rustflags(self) -> str:
-        return rustflags(self.toolchain, native_cpu=self.settings.native_cpu)
+        return "-C target-cpu=native" if self.settings.native_cpu else ""
