@@ -6,6 +6,7 @@ job); the slow one runs the lab's real harness and checks that a kept process ch
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,25 @@ async def test_calls_of_a_session_share_its_processes(tmp_path: Path, sandbox: S
     # Outside a session every call starts its own processes, as before.
     await kept.run(plan(4), 2)
     assert len(started) == 2
+
+
+async def test_in_a_session_each_result_is_passed_on_as_it_comes(tmp_path: Path, sandbox: Sandbox) -> None:
+    # The second answer comes a second after the first: the tuner can act on the first meanwhile.
+    kept = harness(fake_harness(tmp_path, "paced", before="[ $n = 2 ] && sleep 1"), sandbox, workers=1)
+    for in_session in (True, False):
+        seen: dict[int, float] = {}
+
+        def progress(record: dict[str, Any], seen: dict[int, float] = seen) -> None:
+            seen[record["id"]] = anyio.current_time()
+
+        async with kept.session() if in_session else contextlib.AsyncExitStack():
+            await kept.run(plan(2), 2, progress)
+            returned = anyio.current_time()
+        assert sorted(seen) == [0, 1]
+        if in_session:
+            assert returned - seen[0] > 0.5 and returned - seen[1] < 0.5, (seen, returned)
+        else:  # a process of its own: nothing counts before it has exited cleanly
+            assert returned - seen[0] < 0.5, (seen, returned)
 
 
 async def test_a_process_retires_once_as_old_as_a_call_may_last(tmp_path: Path, sandbox: Sandbox,

@@ -266,6 +266,19 @@ class Harness:
                 if progress is not None:
                     progress(results[run_id])
 
+        def deliver(record: dict[str, Any]) -> None:
+            results[record["id"]] = record
+            learn_cost(record)
+            if progress is not None:
+                progress(record)
+
+        # A process of this call only counts once it has exited cleanly, so its results wait for that;
+        # a kept process (a session) never exits, and whatever would void its results voids the whole
+        # benchmark instead, so each result is passed on as it comes: the tuner tells its study and
+        # asks for the next trial while the round's other runs go on (at the end of a chunk, the
+        # ten problems' asks, ~25 ms, left both processes idle between rounds).
+        streamed = self._pool is not None
+
         async def run_chunk(chunk: list[dict[str, Any]]) -> None:
             # Runs print in plan order, so when the process dies (stack overflow, abort, timeout)
             # the first missing run is the culprit: it fails, and the rest are sent again.
@@ -294,6 +307,8 @@ class Harness:
                         tampered.append(f"an unplanned or repeated result line: {line[:120]!r}")
                         return
                     got[record["id"]] = record
+                    if streamed and not tampered:
+                        deliver(record)
 
                 stdin = "\n".join(format_line(run, curve_points, self.secret) for run in chunk).encode() + b"\n"
                 if self._pool is not None:
@@ -310,10 +325,8 @@ class Harness:
                                         "this process counts as failed")
                     return
                 for record in got.values():
-                    results[record["id"]] = record
-                    learn_cost(record)
-                    if progress is not None:
-                        progress(record)
+                    if record["id"] not in results:
+                        deliver(record)
                 missing = [run for run in chunk if run["id"] not in results]
                 if not missing:
                     return
