@@ -21,12 +21,13 @@ pub mod remote;
 pub mod replay;
 pub mod runner;
 pub mod speed;
+mod zygote;
 
 use remote::{RemoteCandidate, RemoteConfig};
 
 /// Bump whenever a problem, a baseline, the run protocol or the JSON output changes.
 /// It is pinned (with every problem's version and the baselines' version) by a test.
-pub const HARNESS_VERSION: &str = "2.5.0";
+pub const HARNESS_VERSION: &str = "2.6.0";
 
 /// A candidate optimizer's constructor (in-process: the harness's own tests).
 pub type Candidate = fn() -> Box<dyn Optimizer>;
@@ -48,10 +49,11 @@ impl From<Option<Candidate>> for CandidateSource {
     }
 }
 
-const USAGE: &str = "usage: frontier-bench list | run [--candidate BINARY [--sweep] [--run-timeout-ms N]] | serve BASELINE | replay [--candidate BINARY [--sweep] [--run-timeout-ms N]] | version
+const USAGE: &str = "usage: frontier-bench list | run [--candidate BINARY [--sweep] [--run-timeout-ms N]] | serve BASELINE | zygote BASELINE | replay [--candidate BINARY [--sweep] [--run-timeout-ms N]] | version
   list     print problems and optimizers as one JSON line
   run      read a plan from stdin (one run per line: id=.. optimizer=.. problem=.. lr=.. seed=.. steps=.. [instance=..] [curve_points=..] [opt.<k>=<v>..] [knob.<k>=<v>..] [eval_budget=..] [time_limit_ms=..] [warmup=..] [decay=..] [accuracy=0]), print one JSON line per run; optimizer=candidate runs BINARY, one fresh process per run
   serve    answer one run's frames on stdin/stdout as a candidate binary does, with a baseline (for timing both the same way)
+  zygote   fork a process per run that does what serve does (a fork server; its requests on stdin)
   replay   read runs (optimizer line [id=..], shapes, init, [loss ..] grad lines, end), print params after each step (and done id=.. / error id=.. per run with an id); optimizer=candidate runs BINARY, one fresh process per run; oracle calls void the run
   version  print the harness version
   speed    adam [N] [STEPS]: baseline Adam step vs a raw Adam-shaped kernel; all [N] [STEPS] [CHUNK] [LABELS]: every element-wise baseline vs a kernel of its shape, one tensor and tensors of CHUNK; problems [STEPS] [NAMES]: gradient vs Adam step time per problem; one JSON line (not a protocol command)";
@@ -306,7 +308,8 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        "serve" => {
+        "serve" | "zygote" => {
+            // `zygote`: the fork server of `serve` (see `frontier_core::zygote`).
             let name = args.get(2).cloned().unwrap_or_default();
             if name.starts_with("served:") || name == "candidate" {
                 return usage_error(format!("serve takes a baseline name, not '{name}'"));
@@ -316,6 +319,9 @@ pub fn main() -> ExitCode {
                 Err(e) => return usage_error(e),
             };
             drop(out);
+            if cmd == "zygote" {
+                return frontier_core::zygote::serve_forks(&*make);
+            }
             match frontier_core::remote::serve(&*make) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(_) => ExitCode::from(1),

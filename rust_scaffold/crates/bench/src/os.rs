@@ -5,7 +5,8 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::raw::{c_char, c_int, c_uint, c_ulong};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::raw::{c_char, c_int, c_long, c_uint, c_ulong};
 
 extern "C" {
     fn memfd_create(name: *const c_char, flags: c_uint) -> c_int;
@@ -15,7 +16,24 @@ extern "C" {
     fn shmctl(id: c_int, cmd: c_int, buf: *mut u8) -> c_int;
     fn msgctl(id: c_int, cmd: c_int, buf: *mut u8) -> c_int;
     fn semctl(id: c_int, num: c_int, cmd: c_int, ...) -> c_int;
+    fn socketpair(domain: c_int, kind: c_int, protocol: c_int, fds: *mut c_int) -> c_int;
+    fn poll(fds: *mut PollFd, count: c_ulong, timeout_ms: c_int) -> c_int;
+    fn syscall(number: c_long, ...) -> c_long;
 }
+
+#[repr(C)]
+struct PollFd {
+    fd: c_int,
+    events: i16,
+    revents: i16,
+}
+
+const AF_UNIX: c_int = 1;
+const SOCK_SEQPACKET: c_int = 5;
+const SOCK_CLOEXEC: c_int = 0o2000000;
+const POLLIN: i16 = 0x1;
+const SYS_PIDFD_OPEN: c_long = 434; // x86_64 and aarch64 alike
+const SYS_PIDFD_SEND_SIGNAL: c_long = 424;
 
 const IPC_RMID: c_int = 0;
 
@@ -44,15 +62,16 @@ pub fn kill_hard(pid: i32) {
     }
 }
 
-/// Kills every process of this PID namespace except its init (pid 1) and this one. Only called
-/// when the harness is pid 2 of a sandbox's fresh PID namespace: nothing else lives there.
-pub fn kill_all_others() -> usize {
+/// Kills every process of this PID namespace except its init (pid 1), this one and `spared` (the
+/// zygotes, which run no candidate code). Only called when the harness is pid 2 of a sandbox's
+/// fresh PID namespace: nothing else lives there.
+pub fn kill_all_others(spared: &[i32]) -> usize {
     let me = std::process::id() as i32;
     let mut killed = 0;
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
             if let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
-                if pid > 1 && pid != me {
+                if pid > 1 && pid != me && !spared.contains(&pid) {
                     kill_hard(pid);
                     killed += 1;
                 }
@@ -99,4 +118,64 @@ pub fn sealed_memory_file(name: &CStr, len: u64) -> io::Result<File> {
         return Err(io::Error::last_os_error());
     }
     Ok(file)
+}
+
+/// A connected pair of Unix `SOCK_SEQPACKET` sockets (close-on-exec): messages keep their
+/// boundaries, and a peer that goes away reads as end of file.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as c_int; 2];
+    // SAFETY: `fds` is a live array of the two ints socketpair writes.
+    if unsafe { socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socketpair just returned these two descriptors, owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Whether `fd` becomes readable within `timeout_ms` (-1: no limit); for a pidfd, readable means
+/// the process has ended.
+pub fn readable(fd: BorrowedFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut entry = PollFd { fd: fd.as_raw_fd(), events: POLLIN, revents: 0 };
+    loop {
+        // SAFETY: one live PollFd.
+        let n = unsafe { poll(&mut entry, 1, timeout_ms) };
+        if n >= 0 {
+            return Ok(n > 0);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// A pidfd for `pid`: it stays about that process even once the pid is reused.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes integers only.
+    let fd = unsafe { syscall(SYS_PIDFD_OPEN, pid as c_int, 0 as c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as c_int) })
+}
+
+/// The parent pid of `pid` (from `/proc/<pid>/stat`).
+pub fn parent_of(pid: i32) -> io::Result<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name in parentheses may hold anything: the fields that follow come after the last ')'.
+    let after = stat.rfind(')').map(|i| &stat[i + 1..]).unwrap_or("");
+    after
+        .split_whitespace()
+        .nth(1)
+        .and_then(|ppid| ppid.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("/proc/{pid}/stat has no parent")))
+}
+
+/// SIGKILL through a pidfd: exactly that process, even if its pid was reused.
+pub fn kill_pidfd(pidfd: BorrowedFd) {
+    // SAFETY: pidfd_send_signal with a null siginfo reads no memory of ours.
+    unsafe {
+        syscall(SYS_PIDFD_SEND_SIGNAL, pidfd.as_raw_fd(), SIGKILL, std::ptr::null::<u8>(), 0 as c_uint);
+    }
 }

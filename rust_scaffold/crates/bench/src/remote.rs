@@ -13,6 +13,7 @@
 //! candidate's stdin and stdout instead.
 
 use crate::os;
+use crate::zygote::{self, Zygote};
 use frontier_core::channel::{self, Alive, Region};
 use frontier_core::guard::Reported;
 use frontier_core::remote::{self as wire, Frame, FrameReader};
@@ -20,6 +21,7 @@ use frontier_core::{Knob, Optimizer, StepContext, Tensor};
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -72,7 +74,7 @@ pub struct RemoteCandidate {
 /// also asks for the evaluation point through `Optimizer::eval_params(&self)`. Dropping it ends the
 /// run's processes (see its `Drop`), also when the candidate fails before its optimizer is built.
 struct Pipe {
-    child: Rc<RefCell<Child>>,
+    child: Rc<RefCell<Process>>,
     /// Dropped when the run ends: stops the run's timer.
     done: Option<mpsc::Sender<()>>,
     /// After the run, kill every other process of the sandbox.
@@ -84,6 +86,63 @@ struct Pipe {
     scratch: Vec<Tensor>,
     timed_out: Arc<AtomicBool>,
     run_timeout: Duration,
+}
+
+/// A run's candidate process: a child of this process (exec), or of the binary's zygote (fork).
+enum Process {
+    Spawned(Child),
+    Forked { pid: i32, pidfd: OwnedFd, zygote: Rc<Zygote>, status: Option<String> },
+}
+
+impl Process {
+    fn id(&self) -> i32 {
+        match self {
+            Process::Spawned(child) => child.id() as i32,
+            Process::Forked { pid, .. } => *pid,
+        }
+    }
+
+    fn running(&mut self) -> io::Result<bool> {
+        match self {
+            Process::Spawned(child) => Ok(child.try_wait()?.is_none()),
+            Process::Forked { pidfd, status, .. } => Ok(status.is_none() && !os::readable(pidfd.as_fd(), 0)?),
+        }
+    }
+
+    /// Kills the process if it still runs and reaps it: how it ended, as text.
+    fn end(&mut self) -> String {
+        match self {
+            Process::Spawned(child) => {
+                let _ = child.kill();
+                child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())
+            }
+            Process::Forked { pid, pidfd, zygote, status } => status
+                .get_or_insert_with(|| {
+                    os::kill_pidfd(pidfd.as_fd());
+                    match zygote.reap(*pid) {
+                        Ok(s) => s.to_string(),
+                        Err(e) => {
+                            // Its zygote is gone, and with it the duty to reap: wait for the end itself.
+                            let _ = os::readable(pidfd.as_fd(), 5_000);
+                            format!("not known: {e}")
+                        }
+                    }
+                })
+                .clone(),
+        }
+    }
+}
+
+/// The run's process forked by `config`'s zygote, or None (then the run starts by exec).
+fn fork_run(config: &RemoteConfig, file: &File) -> Option<Process> {
+    let zygote = zygote::for_config(config)?;
+    match zygote.fork(file) {
+        Ok((pid, pidfd)) => Some(Process::Forked { pid, pidfd, zygote, status: None }),
+        Err(_) => {
+            zygote::give_up(config);
+            None
+        }
+    }
 }
 
 fn fail(message: String) -> ! {
@@ -111,26 +170,35 @@ impl RemoteCandidate {
             Transport::SharedMemory => memory_file().and_then(|(f, region)| Ok((f.try_clone()?, f, region))).ok(),
             Transport::Pipes => None,
         };
-        let mut command = Command::new(&config.binary);
-        command.args(&config.args).env_clear().current_dir(Path::new("/")).stderr(Stdio::null()).process_group(0);
-        // stdin and stdout share one file position: the page the candidate's stdout writes land on.
-        let region = match shared {
-            Some((stdin, stdout, region)) => {
-                command.stdin(Stdio::from(stdin)).stdout(Stdio::from(stdout));
-                Some(region)
-            }
-            None => {
-                command.stdin(Stdio::piped()).stdout(Stdio::piped());
-                None
+        // A fork of the binary's zygote where there is one (the channel's memory file goes to it),
+        // else an exec: the candidate gets the same stdin, stdout and nothing else either way.
+        let forked = shared.as_ref().and_then(|(stdin, _, _)| fork_run(config, stdin));
+        let (process, pipes, region) = match (forked, shared) {
+            (Some(process), Some((_, _, region))) => (process, (None, None), Some(region)),
+            (_, shared) => {
+                let mut command = Command::new(&config.binary);
+                command.args(&config.args).env_clear().current_dir(Path::new("/")).stderr(Stdio::null()).process_group(0);
+                // stdin and stdout share one file position: the page the candidate's stdout writes land on.
+                let region = match shared {
+                    Some((stdin, stdout, region)) => {
+                        command.stdin(Stdio::from(stdin)).stdout(Stdio::from(stdout));
+                        Some(region)
+                    }
+                    None => {
+                        command.stdin(Stdio::piped()).stdout(Stdio::piped());
+                        None
+                    }
+                };
+                let spawned = command.spawn();
+                drop(command); // the memory file's descriptors: the candidate holds the only ones now
+                let mut child = spawned.unwrap_or_else(|e| fail(format!("the candidate binary could not start: {e}")));
+                let pipes = (child.stdout.take(), child.stdin.take());
+                (Process::Spawned(child), pipes, region)
             }
         };
-        let spawned = command.spawn();
-        drop(command); // the memory file's descriptors: the candidate holds the only ones now
-        let mut child = spawned.unwrap_or_else(|e| fail(format!("the candidate binary could not start: {e}")));
-        let pipes = (child.stdout.take(), child.stdin.take());
         let (done, rx) = mpsc::channel::<()>();
         let timed_out = Arc::new(AtomicBool::new(false));
-        let (pid, limit, flag) = (child.id() as i32, config.run_timeout, timed_out.clone());
+        let (pid, limit, flag) = (process.id(), config.run_timeout, timed_out.clone());
         thread::spawn(move || {
             if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
                 flag.store(true, Ordering::SeqCst);
@@ -138,7 +206,7 @@ impl RemoteCandidate {
                 os::kill_hard(pid);
             }
         });
-        let child = Rc::new(RefCell::new(child));
+        let child = Rc::new(RefCell::new(process));
         let (input, output): (Box<dyn Read>, Box<dyn Write>) = match (&region, pipes) {
             (Some(region), _) => {
                 let (canary, child, flag) = (region.clone(), child.clone(), timed_out.clone());
@@ -146,7 +214,7 @@ impl RemoteCandidate {
                     if canary.stdout_written() {
                         return Err(io::Error::new(io::ErrorKind::InvalidData, STDOUT_WRITTEN));
                     }
-                    Ok(!flag.load(Ordering::SeqCst) && child.borrow_mut().try_wait()?.is_none())
+                    Ok(!flag.load(Ordering::SeqCst) && child.borrow_mut().running()?)
                 });
                 let (rx, tx) = region.harness_ends(alive, HARNESS_NAP);
                 (Box::new(rx), Box::new(tx))
@@ -241,9 +309,7 @@ impl Pipe {
         if self.timed_out.load(Ordering::SeqCst) {
             fail(format!("the candidate's run exceeded its time limit of {} s", self.run_timeout.as_secs()));
         }
-        let mut child = self.child.borrow_mut();
-        let _ = child.kill();
-        let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+        let status = self.child.borrow_mut().end();
         fail(format!("the candidate process ended in the middle of its run ({status})"))
     }
 
@@ -361,14 +427,12 @@ impl Drop for Pipe {
     /// left a zombie per run, and a harness process serving many runs ran out of processes.
     fn drop(&mut self) {
         let mut child = self.child.borrow_mut();
-        let pid = child.id() as i32;
-        os::kill_hard(-pid);
-        let _ = child.kill();
-        let _ = child.wait();
+        os::kill_hard(-child.id());
+        child.end();
         drop(child);
         drop(self.done.take());
         if self.sweep {
-            os::kill_all_others();
+            os::kill_all_others(&zygote::pids());
             os::remove_ipc_objects();
         }
     }

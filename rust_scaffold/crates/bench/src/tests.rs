@@ -224,7 +224,7 @@ fn version_table_is_pinned() {
                   rastrigin-20@1 ackley-30@1 styblinski-tang-20@1 quadratic-ill-100-k1e4@1 noisy-quadratic-100@1 \
                   softmax-wine@1 transformer-grammar-d24@1 grokking-mod-sub-37@2 cnn-digits-c4@1 baselines@3";
     assert_eq!(table.join(" "), pinned, "a version changed: bump HARNESS_VERSION and update this pin");
-    assert_eq!(HARNESS_VERSION, "2.5.0");
+    assert_eq!(HARNESS_VERSION, "2.6.0");
 }
 
 /// Curious spends 1 loss + 3 gradient evaluations of its own per step (hvp = 2), on top of the

@@ -80,7 +80,8 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
 fn a_candidate_in_its_own_process_gives_the_same_numbers_as_in_process() {
     // Adam served over the pipe, one process per run, against the harness's own Adam: the frames
     // carry every f64 exactly, so the runs agree to the bit.
-    let remote = script("adam", &format!("exec {} serve adam", env!("CARGO_BIN_EXE_frontier-bench")));
+    // `$1` is `serve` for a run of its own or `zygote` for the fork server, as for a real candidate.
+    let remote = script("adam", &format!("exec {} \"$1\" adam", env!("CARGO_BIN_EXE_frontier-bench")));
     let mut plan = String::new();
     for (i, problem) in ["rosenbrock-10", "logreg-breast-cancer", "mlp-wine"].iter().enumerate() {
         for who in ["adam", "candidate", "served:adam"] {
@@ -103,7 +104,7 @@ fn a_candidate_in_its_own_process_gives_the_same_numbers_as_in_process() {
     // rest) and hand over another point than their parameters (Schedule-Free's averaged iterate): the
     // kinds and the evaluation point cross the pipe exactly too.
     for optimizer in ["muon", "schedulefree_adamw"] {
-        let served = script(optimizer, &format!("exec {} serve {optimizer}", env!("CARGO_BIN_EXE_frontier-bench")));
+        let served = script(optimizer, &format!("exec {} \"$1\" {optimizer}", env!("CARGO_BIN_EXE_frontier-bench")));
         let mut plan = String::new();
         for who in [optimizer, "candidate"] {
             plan += &format!("id=1{who} optimizer={who} problem=mlp-wine lr=0.01 seed=4 instance=77 steps=60 curve_points=5\n");
@@ -141,5 +142,75 @@ fn a_candidate_that_breaks_the_protocol_dies_or_hangs_fails_only_its_own_run() {
         assert!(lines[0].contains(r#""final_loss":null"#), "{}", lines[0]);
         assert!(lines[1].contains(r#""error":null"#), "the next run is unaffected: {}", lines[1]);
         assert!(started.elapsed().as_secs() < 10, "the hung candidate was not stopped");
+    }
+}
+
+const TIMELESS: [&str; 8] =
+    ["error", "final_loss", "best_loss", "curve", "test_accuracy", "grad_evals", "steps_done", "diverged"];
+
+#[test]
+fn one_zygote_forks_every_run_and_the_numbers_are_those_of_an_exec_per_run() {
+    let bench = env!("CARGO_BIN_EXE_frontier-bench");
+    let log = std::env::temp_dir().join(format!("frontier-bench-starts-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let forking = script("zygote-forking", &format!("echo \"$1\" >> {}\nexec {bench} \"$1\" adam", log.display()));
+    let exec_only = script("zygote-exec-only", &format!("[ \"$1\" = zygote ] && exit 3\nexec {bench} serve adam"));
+    let mut plan = String::new();
+    for (i, problem) in ["rosenbrock-10", "mlp-wine", "logreg-breast-cancer", "rastrigin-10"].iter().enumerate() {
+        plan += &format!("id={i} optimizer=candidate problem={problem} lr=0.01 seed={i} instance=9 steps=40 curve_points=4\n");
+    }
+    let (forked, code) = bin(&["run", "--candidate", &forking, "--run-timeout-ms", "20000"], &plan);
+    assert_eq!(code, 0, "{forked}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "zygote\n", "one process start for four runs");
+    let (execed, code) = bin(&["run", "--candidate", &exec_only, "--run-timeout-ms", "20000"], &plan);
+    assert_eq!(code, 0, "{execed}");
+    let (forked, execed): (Vec<&str>, Vec<&str>) = (forked.lines().collect(), execed.lines().collect());
+    assert_eq!(forked.len(), 4);
+    assert_eq!(execed.len(), 4);
+    for (a, b) in forked.iter().zip(&execed) {
+        assert_eq!(field(a, "error"), "null", "{a}");
+        for key in TIMELESS {
+            assert_eq!(field(a, key), field(b, key), "{key}: forked {a} vs exec {b}");
+        }
+    }
+}
+
+#[test]
+fn a_zygote_that_lies_dies_or_hangs_is_not_trusted_and_its_runs_start_by_exec() {
+    // Impostors of the fork server: in `serve` mode each is Adam, so every run must still come out
+    // as the harness's own Adam, and the harness must never signal a process the zygote named
+    // without checking that it is the zygote's child (the harness itself, the zygote itself).
+    let bench = env!("CARGO_BIN_EXE_frontier-bench");
+    let impostor = |name: &str, body: &str| {
+        let program = format!(
+            "import os, socket, struct, sys, time\ns = socket.socket(fileno=0)\n\
+             msg, fds, flags, addr = socket.recv_fds(s, 16, 1)\n{body}\ntime.sleep(30)\n"
+        );
+        script(name, &format!("[ \"$1\" = serve ] && exec {bench} serve adam\nexec python3 -c '{program}'"))
+    };
+    let cases = [
+        impostor("zygote-names-the-harness", "s.send(b'P' + struct.pack('<i', os.getppid()))"),
+        impostor("zygote-names-itself", "s.send(b'P' + struct.pack('<i', os.getpid()))"),
+        impostor("zygote-names-pid-1", "s.send(b'P' + struct.pack('<i', 1))"),
+        impostor("zygote-garbage", "s.send(b'Q' * 5)"),
+        impostor("zygote-hangs", ""),
+        script("zygote-dies", &format!("[ \"$1\" = serve ] && exec {bench} serve adam\nexit 0")),
+    ];
+    let mut plan = String::new();
+    for id in 1..=3 {
+        plan += &format!("id={id}c optimizer=candidate problem=rosenbrock-10 lr=0.01 seed={id} instance=5 steps=30 curve_points=3\n");
+        plan += &format!("id={id}a optimizer=adam problem=rosenbrock-10 lr=0.01 seed={id} instance=5 steps=30 curve_points=3\n");
+    }
+    for candidate in cases {
+        let (out, code) = bin(&["run", "--candidate", &candidate, "--run-timeout-ms", "20000"], &plan);
+        assert_eq!(code, 0, "{candidate}: {out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 6, "{candidate}: {out}");
+        for pair in lines.chunks(2) {
+            assert_eq!(field(pair[0], "error"), "null", "{candidate}: {}", pair[0]);
+            for key in TIMELESS {
+                assert_eq!(field(pair[0], key), field(pair[1], key), "{candidate} {key}: {out}");
+            }
+        }
     }
 }

@@ -10,7 +10,8 @@
 //! the private [`Oracle`] held by the context. In a benchmark the candidate runs in a process of
 //! its own ([`remote::serve`]): the oracle, the budget and every number it is judged by live in
 //! the harness's process, on the other side of a shared-memory channel ([`channel`]; pipes where
-//! there is no shared memory). `channel` is the one module allowed `unsafe` (mmap and futex).
+//! there is no shared memory). `channel` (mmap and futex) and `zygote` (fork and descriptor
+//! passing) are the modules allowed `unsafe`.
 
 #![deny(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod channel;
 pub mod contract;
 pub mod guard;
 pub mod remote;
+pub mod zygote;
 
 use std::cell::Cell;
 use std::fmt;

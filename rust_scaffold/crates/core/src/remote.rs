@@ -261,8 +261,8 @@ impl Oracle for PipeOracle<'_> {
 }
 
 /// The `main` of a candidate binary: `serve` (the default) answers one run's frames (over the
-/// channel handed over as stdin, else on stdin/stdout); `knobs` prints the declared knobs and
-/// switches as one JSON line.
+/// channel handed over as stdin, else on stdin/stdout); `zygote` forks a process per run that does
+/// the same ([`crate::zygote`]); `knobs` prints the declared knobs and switches as one JSON line.
 pub fn main_with(build: fn() -> Box<dyn Optimizer>) -> ExitCode {
     crate::guard::install_hook();
     match std::env::args().nth(1).as_deref() {
@@ -270,12 +270,13 @@ pub fn main_with(build: fn() -> Box<dyn Optimizer>) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(_) => ExitCode::from(1),
         },
+        Some("zygote") => crate::zygote::serve_forks(&build),
         Some("knobs") => {
             println!("{}", knobs_json(&build));
             ExitCode::SUCCESS
         }
         Some(_) => {
-            eprintln!("usage: <candidate> [serve | knobs]");
+            eprintln!("usage: <candidate> [serve | zygote | knobs]");
             ExitCode::from(2)
         }
     }
