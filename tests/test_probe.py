@@ -123,6 +123,17 @@ def test_matching_names_the_closest_configuration_and_respects_the_tolerance() -
     assert P.distance(bad, _trajectory(probe, 0.01), probe) == float("inf")
 
 
+def test_distance_stops_past_its_bound_and_is_exact_below_it():
+    probe = P.probe_script()
+    reference = _trajectory(probe, 0.01)
+    other = _trajectory(probe, 0.01, 1.0 + 1e-5)
+    full = P.distance(other, reference, probe)
+    assert full > P.RTOL
+    assert P.RTOL < P.distance(other, reference, probe, P.RTOL) <= full
+    close = _trajectory(probe, 0.01, 1.0 + 1e-9)
+    assert 0 < P.distance(close, reference, probe, P.RTOL) == P.distance(close, reference, probe) <= P.RTOL
+
+
 # ---------------------------------------------------------------- slow tier: real cargo, real sandbox
 
 HEAD = "use frontier_core::{Optimizer, StepContext, Tensor};\n\n"

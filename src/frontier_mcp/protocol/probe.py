@@ -186,19 +186,24 @@ def parse_replay(stdout: str, ids: Sequence[str], steps: int, width: int) -> dic
     return results
 
 
-def distance(a: list[list[float]], b: list[list[float]], probe: Probe) -> float:
+def distance(a: list[list[float]], b: list[list[float]], probe: Probe, give_up_above: float = math.inf) -> float:
     """Largest relative difference of two trajectories: per step and tensor, the largest difference
-    of the displacements from init over the largest displacement of `b` (inf on NaN/inf)."""
+    of the displacements from init over the largest displacement of `b` (inf on NaN/inf). Once it
+    exceeds `give_up_above` the rest is not looked at, and some value above that bound is returned:
+    most pairs differ at the first step, and `best_match` only asks whether they stay within RTOL."""
     worst = 0.0
+    parts = [(sl, probe.init[sl]) for sl in probe.slices()]
     for row_a, row_b in zip(a, b, strict=True):
-        for sl in probe.slices():
-            d_b = [x - x0 for x, x0 in zip(row_b[sl], probe.init[sl], strict=True)]
+        for sl, init in parts:
+            d_b = [x - x0 for x, x0 in zip(row_b[sl], init, strict=True)]
             diff = max(abs(x - y) for x, y in zip(row_a[sl], row_b[sl], strict=True))
             size = max(max(abs(d) for d in d_b), 1e-300)
             ratio = diff / size
             if not math.isfinite(ratio) or not all(math.isfinite(d) for d in d_b):
                 return math.inf
             worst = max(worst, ratio)
+            if worst > give_up_above:
+                return worst
     return worst
 
 
@@ -214,7 +219,7 @@ def best_match(candidate: dict[float, list[list[float]]],
                 err = 0.0
                 for lr, traj in candidate.items():
                     other = trajectories.get(_lr(lr * scale))
-                    err = max(err, math.inf if other is None else distance(traj, other, probe))
+                    err = max(err, math.inf if other is None else distance(traj, other, probe, rtol))
                     if err > rtol:
                         break
                 if err > rtol:
