@@ -81,26 +81,32 @@ struct OneFd([u8; 24]);
 const CMSG_HEADER: usize = 16; // cmsg_len (usize), cmsg_level (i32), cmsg_type (i32)
 const CMSG_LEN_ONE_FD: usize = CMSG_HEADER + 4;
 
+/// A message header of one buffer and room for one descriptor; both must outlive its use.
+fn header(iov: &mut IoVec, control: &mut OneFd) -> MsgHdr {
+    MsgHdr {
+        name: std::ptr::null_mut(),
+        name_len: 0,
+        iov,
+        iov_len: 1,
+        control: control.0.as_mut_ptr().cast(),
+        control_len: control.0.len(),
+        flags: 0,
+    }
+}
+
 /// Sends one message on a Unix socket, with a descriptor attached if `fd` is given.
 pub fn send_message(socket: BorrowedFd, bytes: &[u8], fd: Option<BorrowedFd>) -> io::Result<()> {
     let mut iov = IoVec { base: bytes.as_ptr() as *mut c_void, len: bytes.len() };
     let mut control = OneFd([0; 24]);
-    let mut msg = MsgHdr {
-        name: std::ptr::null_mut(),
-        name_len: 0,
-        iov: &mut iov,
-        iov_len: 1,
-        control: std::ptr::null_mut(),
-        control_len: 0,
-        flags: 0,
-    };
-    if let Some(fd) = fd {
-        control.0[..8].copy_from_slice(&CMSG_LEN_ONE_FD.to_ne_bytes());
-        control.0[8..12].copy_from_slice(&SOL_SOCKET.to_ne_bytes());
-        control.0[12..16].copy_from_slice(&SCM_RIGHTS.to_ne_bytes());
-        control.0[16..20].copy_from_slice(&fd.as_raw_fd().to_ne_bytes());
-        msg.control = control.0.as_mut_ptr().cast();
-        msg.control_len = control.0.len();
+    let mut msg = header(&mut iov, &mut control);
+    match fd {
+        Some(fd) => {
+            control.0[..8].copy_from_slice(&CMSG_LEN_ONE_FD.to_ne_bytes());
+            control.0[8..12].copy_from_slice(&SOL_SOCKET.to_ne_bytes());
+            control.0[12..16].copy_from_slice(&SCM_RIGHTS.to_ne_bytes());
+            control.0[16..20].copy_from_slice(&fd.as_raw_fd().to_ne_bytes());
+        }
+        None => (msg.control, msg.control_len) = (std::ptr::null_mut(), 0),
     }
     // SAFETY: every pointer in `msg` points at a live local (the payload is only read).
     let sent = unsafe { sendmsg(socket.as_raw_fd(), &msg, MSG_NOSIGNAL) };
@@ -118,15 +124,7 @@ pub fn send_message(socket: BorrowedFd, bytes: &[u8], fd: Option<BorrowedFd>) ->
 pub fn receive_message(socket: BorrowedFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
     let mut iov = IoVec { base: buf.as_mut_ptr().cast(), len: buf.len() };
     let mut control = OneFd([0; 24]);
-    let mut msg = MsgHdr {
-        name: std::ptr::null_mut(),
-        name_len: 0,
-        iov: &mut iov,
-        iov_len: 1,
-        control: control.0.as_mut_ptr().cast(),
-        control_len: control.0.len(),
-        flags: 0,
-    };
+    let mut msg = header(&mut iov, &mut control);
     let received = loop {
         // SAFETY: every pointer in `msg` points at a live local buffer of the length given.
         let n = unsafe { recvmsg(socket.as_raw_fd(), &mut msg, MSG_CMSG_CLOEXEC) };
