@@ -157,6 +157,11 @@ fn memory_file() -> io::Result<(File, Region)> {
     Ok((file, region))
 }
 
+/// A run's memory file twice (the candidate's stdin and stdout) and its mapping, or None.
+fn memory_ends() -> Option<(File, File, Region)> {
+    memory_file().and_then(|(f, region)| Ok((f.try_clone()?, f, region))).ok()
+}
+
 impl RemoteCandidate {
     /// Starts the candidate process and has it build its optimizer. Panics (caught by the
     /// runner's guard) with the candidate's own message and location if that fails.
@@ -167,12 +172,18 @@ impl RemoteCandidate {
     /// [`RemoteCandidate::start`] over the given transport.
     pub fn start_over(config: &RemoteConfig, transport: Transport) -> RemoteCandidate {
         let shared = match transport {
-            Transport::SharedMemory => memory_file().and_then(|(f, region)| Ok((f.try_clone()?, f, region))).ok(),
+            Transport::SharedMemory => memory_ends(),
             Transport::Pipes => None,
         };
         // A fork of the binary's zygote where there is one (the channel's memory file goes to it),
         // else an exec: the candidate gets the same stdin, stdout and nothing else either way.
         let forked = shared.as_ref().and_then(|(stdin, _, _)| fork_run(config, stdin));
+        // A zygote that failed may still have forked a child with that memory file: an exec'd
+        // candidate gets a fresh one, which no other process holds.
+        let shared = match (&forked, shared) {
+            (None, Some(_)) => memory_ends(),
+            (_, shared) => shared,
+        };
         let (process, pipes, region) = match (forked, shared) {
             (Some(process), Some((_, _, region))) => (process, (None, None), Some(region)),
             (_, shared) => {

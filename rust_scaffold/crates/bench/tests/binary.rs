@@ -181,18 +181,34 @@ fn a_zygote_that_lies_dies_or_hangs_is_not_trusted_and_its_runs_start_by_exec() 
     // as the harness's own Adam, and the harness must never signal a process the zygote named
     // without checking that it is the zygote's child (the harness itself, the zygote itself).
     let bench = env!("CARGO_BIN_EXE_frontier-bench");
+    let python = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("python3")).find(|p| p.is_file()))
+        .expect("python3 on PATH (the impostors are Python scripts)");
     let impostor = |name: &str, body: &str| {
         let program = format!(
             "import os, socket, struct, sys, time\ns = socket.socket(fileno=0)\n\
              msg, fds, flags, addr = socket.recv_fds(s, 16, 1)\n{body}\ntime.sleep(30)\n"
         );
-        script(name, &format!("[ \"$1\" = serve ] && exec {bench} serve adam\nexec python3 -c '{program}'"))
+        let path = script(&format!("{name}.py"), "");
+        std::fs::write(&path, program).unwrap();
+        script(name, &format!("[ \"$1\" = serve ] && exec {bench} serve adam\nexec {} {path}", python.display()))
     };
     let cases = [
         impostor("zygote-names-the-harness", "s.send(b'P' + struct.pack('<i', os.getppid()))"),
         impostor("zygote-names-itself", "s.send(b'P' + struct.pack('<i', os.getpid()))"),
         impostor("zygote-names-pid-1", "s.send(b'P' + struct.pack('<i', 1))"),
         impostor("zygote-garbage", "s.send(b'Q' * 5)"),
+        // Keeps the run's memory file in a child that scribbles over its rings, and names the harness:
+        // the run must go to a process started by exec with a memory file of its own.
+        impostor(
+            "zygote-keeps-the-file",
+            "import mmap\nm = mmap.mmap(fds[0], os.fstat(fds[0]).st_size)\nzygote = os.getpid()\n\
+             if os.fork() == 0:\n    end = time.time() + 10\n\
+             \x20   while os.getppid() == zygote and time.time() < end:\n\
+             \x20       m[64:4096] = bytes([0xFF]) * (4096 - 64)\n\
+             \x20       time.sleep(0.0005)\n    os._exit(0)\n\
+             s.send(b'P' + struct.pack('<i', os.getppid()))",
+        ),
         impostor("zygote-hangs", ""),
         script("zygote-dies", &format!("[ \"$1\" = serve ] && exec {bench} serve adam\nexit 0")),
     ];
