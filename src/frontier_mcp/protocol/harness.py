@@ -163,7 +163,8 @@ class Harness:
 
     `binary` is the lab's own `frontier-bench`: it owns the problems, the oracle budget and every
     number it prints, and never runs candidate code. For `optimizer=candidate` runs it starts a
-    fresh process of `candidate` (the experiment's binary) per run and talks to it over a pipe.
+    fresh process of `candidate` (the experiment's binary) per run, forked by that binary's zygote,
+    and talks to it over a shared-memory channel (see `crates/core/src/zygote.rs`).
     """
 
     binary: Path
