@@ -507,6 +507,38 @@ fn attack() {{
     await call(hostile, "history", {"limit": 1})
 
 
+async def test_a_run_cannot_leave_state_in_the_zygote_for_the_next_run(hostile: Client, lab_home: Path) -> None:
+    # Every run's process is a fork of the binary's zygote, so a static has the same address in the
+    # zygote as in the run: a run that could write the zygote's memory (through /proc/<ppid>/mem)
+    # would hand the next run whatever it wrote. Each run reports what it found and what it managed.
+    attack = """
+fn attack() {
+    use s::sync::atomic::{AtomicU64, Ordering};
+    static MARK: AtomicU64 = AtomicU64::new(0);
+    let seen = MARK.load(Ordering::SeqCst);
+    MARK.store(0xC0FFEE, Ordering::SeqCst);
+    let parent = s::os::unix::process::parent_id();
+    let mut report = format!("seen {seen:#x}; ");
+    match s::fs::OpenOptions::new().read(true).write(true).open(format!("/proc/{parent}/mem")) {
+        Ok(mut mem) => {
+            use s::io::{Seek, SeekFrom, Write};
+            let at = &MARK as *const AtomicU64 as u64;
+            let wrote = mem.seek(SeekFrom::Start(at)).and_then(|_| mem.write(&0xC0FFEEu64.to_ne_bytes()));
+            report.push_str(&format!("parent mem opened, write {:?}; ", wrote.map_err(|e| e.kind())));
+        }
+        Err(e) => report.push_str(&format!("parent mem refused: {:?}; ", e.kind())),
+    }
+    panic!("PROBE {report}");
+}
+"""
+    status, errors = await run_attack(hostile, lab_home, "hostile_zygote_state", attack)
+    all_candidate_runs_failed(status)
+    probes = [e for e in errors if "PROBE" in e]
+    assert len(probes) >= QUICK_CANDIDATE_TRIALS, errors[:3]
+    assert all("seen 0x0;" in e for e in probes), [e for e in probes if "seen 0x0;" not in e][:3]
+    assert all("parent mem refused" in e for e in probes), probes[:3]
+
+
 # -- compile-time attacks ---------------------------------------------------------------------------
 
 def ensure_crate(home: Path, name: str) -> Path:
