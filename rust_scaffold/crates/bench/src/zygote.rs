@@ -23,7 +23,7 @@ use std::rc::Rc;
 const REPLY_MS: i32 = 2_000;
 
 pub struct Zygote {
-    process: RefCell<Child>,
+    process: Child,
     socket: OwnedFd,
 }
 
@@ -50,7 +50,7 @@ pub fn give_up(config: &RemoteConfig) {
 
 /// The pids of this process's live zygotes (a sweep must spare them).
 pub fn pids() -> Vec<i32> {
-    ZYGOTES.with(|all| all.borrow().values().flatten().map(|z| z.process.borrow().id() as i32).collect())
+    ZYGOTES.with(|all| all.borrow().values().flatten().map(|z| z.process.id() as i32).collect())
 }
 
 fn invalid(message: &str) -> io::Error {
@@ -74,7 +74,7 @@ impl Zygote {
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()?;
-        Ok(Zygote { process: RefCell::new(process), socket: ours })
+        Ok(Zygote { process, socket: ours })
     }
 
     fn ask(&self, request: &[u8], file: Option<&File>) -> io::Result<(u8, i32)> {
@@ -99,7 +99,7 @@ impl Zygote {
         };
         // Not reaped until this process asks, so the pid is still the zygote's child.
         let pidfd = os::pidfd_open(pid)?;
-        if os::parent_of(pid)? != self.process.borrow().id() as i32 {
+        if os::parent_of(pid)? != self.process.id() as i32 {
             return Err(invalid("the zygote named a process that is not its child"));
         }
         Ok((pid, pidfd))
@@ -119,8 +119,7 @@ impl Zygote {
 
 impl Drop for Zygote {
     fn drop(&mut self) {
-        let mut process = self.process.borrow_mut();
-        let _ = process.kill();
-        let _ = process.wait();
+        let _ = self.process.kill();
+        let _ = self.process.wait();
     }
 }
