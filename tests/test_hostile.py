@@ -510,7 +510,8 @@ fn attack() {{
 async def test_a_run_cannot_leave_state_in_the_zygote_for_the_next_run(hostile: Client, lab_home: Path) -> None:
     # Every run's process is a fork of the binary's zygote, so a static has the same address in the
     # zygote as in the run: a run that could write the zygote's memory (through /proc/<ppid>/mem)
-    # would hand the next run whatever it wrote. Each run reports what it found and what it managed.
+    # would hand the next run whatever it wrote, and one that could reach its descriptors could send it
+    # requests. Each run reports what it found and what it managed.
     attack = """
 fn attack() {
     use s::sync::atomic::{AtomicU64, Ordering};
@@ -528,6 +529,12 @@ fn attack() {
         }
         Err(e) => report.push_str(&format!("parent mem refused: {:?}; ", e.kind())),
     }
+    // Its descriptor 0: the socket the harness sends fork requests on (its numbers can be listed; a
+    // socket cannot be reopened through /proc, dumpable or not).
+    match s::fs::OpenOptions::new().read(true).write(true).open(format!("/proc/{parent}/fd/0")) {
+        Ok(_) => report.push_str("parent socket opened; "),
+        Err(e) => report.push_str(&format!("parent socket refused: {:?}; ", e.kind())),
+    }
     panic!("PROBE {report}");
 }
 """
@@ -536,7 +543,7 @@ fn attack() {
     probes = [e for e in errors if "PROBE" in e]
     assert len(probes) >= QUICK_CANDIDATE_TRIALS, errors[:3]
     assert all("seen 0x0;" in e for e in probes), [e for e in probes if "seen 0x0;" not in e][:3]
-    assert all("parent mem refused" in e for e in probes), probes[:3]
+    assert all("parent mem refused" in e and "parent socket refused" in e for e in probes), probes[:3]
 
 
 # -- compile-time attacks ---------------------------------------------------------------------------
