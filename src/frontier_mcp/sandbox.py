@@ -248,13 +248,13 @@ class LiveProcess:
 
     Its stderr is drained as it comes (a full pipe would stall it) and its tail kept for messages."""
 
-    def __init__(self, process: Process, tree: _Tree, stderr_limit: int):
+    def __init__(self, process: Process, tree: _Tree, output_limit: int):
         self.process = process
         self.tree = tree
         self.started = time.perf_counter()
         self._pending = bytearray()
         self._stderr = bytearray()
-        self._stderr_limit = stderr_limit
+        self._output_limit = output_limit  # what is kept of its stderr, and of stdout nobody read
         self._closed = False
 
     @property
@@ -262,13 +262,13 @@ class LiveProcess:
         return bytes(self._stderr)
 
     async def drain_stderr(self) -> None:
-        """Read stderr to its end, keeping the last `stderr_limit` bytes (run it in a task group)."""
+        """Read stderr to its end, keeping the last `output_limit` bytes (run it in a task group)."""
         if self.process.stderr is None:
             return
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             async for chunk in self.process.stderr:
                 self._stderr.extend(chunk)
-                del self._stderr[:-self._stderr_limit]
+                del self._stderr[:-self._output_limit]
 
     async def send(self, data: bytes) -> bool:
         """Write to its stdin; False if it no longer reads."""
@@ -321,7 +321,7 @@ class LiveProcess:
             if self.process.stdout is not None:
                 with anyio.move_on_after(1.0), contextlib.suppress(
                         anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    while len(self._pending) < self._stderr_limit:
+                    while len(self._pending) < self._output_limit:
                         self._pending.extend(await self.process.stdout.receive())
         result.stdout = bytes(self._pending)
         result.returncode = self.process.returncode
